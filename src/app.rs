@@ -1,0 +1,293 @@
+//! Top-level dispatch: wrapper mode (argv[0] is `cf`, or `cfdev-shim cf …`)
+//! forwards to the real cf; anything else is one of our own commands. The
+//! exec path (telemetry off or undecided) reads at most one small file.
+
+use crate::catalogue::{Invocation, TelemetrySwitch, Trigger};
+use crate::config::Config;
+use crate::consent::{self, Consent};
+use crate::error::{self, ErrorKind};
+use crate::forward::{self, ChildExit, Prepared};
+use crate::paths::StatePaths;
+use crate::record::{Outcome as RecordOutcome, Recorder};
+use crate::resolve::{self, Guard, GUARD_VAR};
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::Path;
+
+/// How this process should end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Exit(i32),
+    /// Die of the same signal as cf did.
+    Child(ChildExit),
+}
+
+impl Outcome {
+    pub fn finish(self) -> i32 {
+        let _ = std::io::stdout().flush();
+        match self {
+            Outcome::Exit(code) => code,
+            #[cfg(unix)]
+            Outcome::Child(exit) => forward::die_like(exit),
+            #[cfg(not(unix))]
+            Outcome::Child(ChildExit::Code(code)) => code,
+            #[cfg(not(unix))]
+            Outcome::Child(ChildExit::Signal(sig)) => 128 + sig,
+        }
+    }
+}
+
+fn fail(err: ErrorKind) -> Outcome {
+    Outcome::Exit(error::report(&err))
+}
+
+pub fn run(argv: Vec<OsString>) -> Outcome {
+    let argv0 = argv
+        .first()
+        .cloned()
+        .unwrap_or_else(|| OsString::from("cf"));
+    if is_cf_name(&argv0) {
+        return wrap(argv0, &argv[1..]);
+    }
+    match argv.get(1).map(OsString::as_os_str) {
+        Some(s) if s == "cf" => wrap(OsString::from("cf"), &argv[2..]),
+        Some(s) if s == crate::deliver::BACKGROUND_COMMAND => {
+            crate::deliver::background_main(&argv[2..])
+        }
+        _ => crate::cli::run(argv),
+    }
+}
+
+fn is_cf_name(argv0: &OsStr) -> bool {
+    let name = Path::new(argv0).file_name().unwrap_or_default();
+    name == "cf" || (cfg!(windows) && name.eq_ignore_ascii_case("cf.exe"))
+}
+
+/// Wrapper mode.
+fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
+    if let Some(guard) = Guard::from_env() {
+        // We were reached from another wrapper of this same call: pass
+        // through without recording, skipping what the chain already tried.
+        return exec_real(&guard, &argv0, args);
+    }
+    let guard = Guard::default();
+    let inv = Invocation::parse(args);
+    let paths = StatePaths::from_env();
+    if inv.telemetry_switch.is_some() {
+        return dev_telemetry(&inv, paths.as_ref(), &guard, &argv0, args);
+    }
+    let consent = match consent::env_override() {
+        Some((consent, _)) => consent,
+        None => decide(&inv, paths.as_ref()),
+    };
+    match paths {
+        Some(paths) if consent == Consent::On && !inv.silent => {
+            spawn_and_record(&paths, &inv, &guard, &argv0, args)
+        }
+        _ => exec_real(&guard, &argv0, args),
+    }
+}
+
+/// The stored choice; asks once on the first interactive `cf dev start`.
+fn decide(inv: &Invocation, paths: Option<&StatePaths>) -> Consent {
+    let Some(paths) = paths else {
+        return Consent::Undecided;
+    };
+    let config = Config::load(&paths.config_file());
+    let (consent, _) = consent::effective(&config);
+    let Ok(mut config) = config else {
+        return consent;
+    };
+    if consent != Consent::Undecided || inv.command != "dev start" || !consent::can_prompt() {
+        return consent;
+    }
+    let endpoint = crate::deliver::Endpoint::configured(&config).map(|e| e.base);
+    let decision = if consent::ask(endpoint.as_deref()) {
+        Consent::On
+    } else {
+        Consent::Off
+    };
+    config.set_consent(decision);
+    let saved = config.save(&paths.config_file());
+    let mut stderr = std::io::stderr();
+    let _ = match (&saved, decision) {
+        (Err(e), _) => writeln!(
+            stderr,
+            "cfdev-shim: could not save your answer ({e}); you will be asked again"
+        ),
+        (Ok(()), Consent::On) => writeln!(
+            stderr,
+            "Telemetry is turned ON. Turn it off any time: cf dev telemetry --off"
+        ),
+        (Ok(()), _) => writeln!(stderr, "Telemetry is turned OFF. Nothing will be captured."),
+    };
+    decision
+}
+
+fn exec_real(guard: &Guard, argv0: &OsString, args: &[OsString]) -> Outcome {
+    let real = match resolve::real_cf(guard) {
+        Ok(real) => real,
+        Err(e) => return fail(e),
+    };
+    let prepared = Prepared::new(&real, argv0, args, (GUARD_VAR, &guard.value_for(&real)));
+    #[cfg(unix)]
+    {
+        fail(forward::exec(&prepared))
+    }
+    #[cfg(not(unix))]
+    {
+        match forward::spawn_and_wait(&prepared) {
+            Ok(exit) => Outcome::Child(exit),
+            Err(e) => fail(e),
+        }
+    }
+}
+
+fn spawn_and_record(
+    paths: &StatePaths,
+    inv: &Invocation,
+    guard: &Guard,
+    argv0: &OsString,
+    args: &[OsString],
+) -> Outcome {
+    let real = match resolve::real_cf(guard) {
+        Ok(real) => real,
+        Err(e) => return fail(e),
+    };
+    let prepared = Prepared::new(&real, argv0, args, (GUARD_VAR, &guard.value_for(&real)));
+    let mut recorder = Recorder::new(paths);
+    recorder.record(inv, Trigger::Begin, RecordOutcome::default());
+    let started = std::time::Instant::now();
+    let result = forward::spawn_and_wait(&prepared);
+    let exit = match &result {
+        Ok(exit) => *exit,
+        Err(e) => ChildExit::Code(e.exit_code()),
+    };
+    let trigger = if exit.success() {
+        Trigger::Success
+    } else {
+        Trigger::Failure
+    };
+    let outcome = RecordOutcome {
+        exit: Some(exit),
+        duration: Some(started.elapsed()),
+    };
+    let pending = recorder.record(inv, trigger, outcome);
+    if let Some(pending) = pending {
+        crate::deliver::start_background_if_due(paths, pending);
+    }
+    match result {
+        Ok(exit) => Outcome::Child(exit),
+        Err(e) => fail(e),
+    }
+}
+
+/// `cf dev telemetry [--on|--off]`: handled here whether or not the cfdev
+/// plugin is installed, then forwarded when it is.
+fn dev_telemetry(
+    inv: &Invocation,
+    paths: Option<&StatePaths>,
+    guard: &Guard,
+    argv0: &OsString,
+    args: &[OsString],
+) -> Outcome {
+    let Some(paths) = paths else {
+        return fail(ErrorKind::Failed(
+            "no state directory: set HOME or CFDEV_SHIM_HOME to store the telemetry choice".into(),
+        ));
+    };
+    let result = match inv.telemetry_switch {
+        Some(TelemetrySwitch::On) => set_consent(paths, Consent::On),
+        Some(TelemetrySwitch::Off) => set_consent(paths, Consent::Off),
+        _ => {
+            let (consent, source) = consent::effective(&Config::load(&paths.config_file()));
+            Ok(consent_line(consent, &source))
+        }
+    };
+    match result {
+        Ok(line) => println!("{line}"),
+        Err(e) => return fail(e),
+    }
+    if cfdev_plugin_installed() {
+        let _ = std::io::stdout().flush();
+        return exec_real(guard, argv0, args);
+    }
+    Outcome::Exit(0)
+}
+
+fn consent_line(consent: Consent, source: &consent::Source) -> String {
+    match (consent, source) {
+        (Consent::On, consent::Source::Config) => "Telemetry is turned ON".into(),
+        (Consent::Off, consent::Source::Config) => "Telemetry is turned OFF".into(),
+        (Consent::Undecided, consent::Source::Config) => {
+            "Telemetry is not decided yet (nothing is captured): cf dev telemetry --on or --off"
+                .into()
+        }
+        (state, source) => {
+            format!(
+                "Telemetry is turned {} ({})",
+                state.as_str().to_uppercase(),
+                source.describe()
+            )
+        }
+    }
+}
+
+/// Stores a choice; turning off records `Telemetry Off` (only if it was on),
+/// makes one bounded delivery attempt and deletes everything pending.
+pub fn set_consent(paths: &StatePaths, consent: Consent) -> Result<String, ErrorKind> {
+    let loaded = Config::load(&paths.config_file());
+    let (was, _) = consent::effective(&loaded);
+    let mut config = loaded.unwrap_or_default();
+    config.set_consent(consent);
+    if consent == Consent::Off && was == Consent::On {
+        let inv = Invocation::parse(&[
+            OsString::from("dev"),
+            OsString::from("telemetry"),
+            OsString::from("--off"),
+        ]);
+        Recorder::new(paths).record(&inv, Trigger::OptOut, RecordOutcome::default());
+    }
+    config.save(&paths.config_file()).map_err(|e| {
+        ErrorKind::Failed(format!(
+            "could not save {}: {e}",
+            paths.config_file().display()
+        ))
+    })?;
+    if consent == Consent::Off {
+        crate::deliver::final_delivery_then_clear(paths);
+    }
+    let line = format!(
+        "Telemetry is turned {}",
+        if consent == Consent::On { "ON" } else { "OFF" }
+    );
+    if let Some((forced, source)) = consent::env_override() {
+        if forced != consent {
+            eprintln!(
+                "cfdev-shim: note: {} (effective now: {})",
+                source.describe(),
+                forced.as_str()
+            );
+        }
+    }
+    Ok(line)
+}
+
+/// Reads cf's plugin config (never runs `cf plugins`).
+fn cfdev_plugin_installed() -> bool {
+    let home = std::env::var_os("CF_PLUGIN_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(dirs::home_dir);
+    let Some(home) = home else { return false };
+    let Ok(bytes) = std::fs::read(home.join(".cf").join("plugins").join("config.json")) else {
+        return false;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    value
+        .get("Plugins")
+        .and_then(|p| p.as_object())
+        .is_some_and(|plugins| plugins.keys().any(|k| k.eq_ignore_ascii_case("cfdev")))
+}

@@ -1,0 +1,90 @@
+//! The user's stored choices: consent, endpoint and write key, one small JSON
+//! object. Unknown keys are kept so newer versions can add settings. Reading
+//! it is the only disk access the exec path makes.
+
+use crate::consent::Consent;
+use crate::fsutil;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    fields: Map<String, Value>,
+}
+
+/// Why the config could not be used (shown by `telemetry status`).
+#[derive(Debug, Clone)]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Missing file: a fresh install. Unreadable or corrupt: an error the
+    /// caller treats as "undecided" (nothing captured) and reports.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+        };
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(fields)) => Ok(Config { fields }),
+            Ok(_) => Err(ConfigError(format!(
+                "{} is not a JSON object",
+                path.display()
+            ))),
+            Err(e) => Err(ConfigError(format!(
+                "{} is not valid JSON: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(&Value::Object(self.fields.clone()))
+            .unwrap_or_else(|_| "{}".into());
+        text.push('\n');
+        fsutil::write_atomic(path, text.as_bytes())
+    }
+
+    fn string(&self, key: &str) -> Option<&str> {
+        self.fields
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn consent(&self) -> Consent {
+        match self.string("telemetry") {
+            Some("on") => Consent::On,
+            Some("off") => Consent::Off,
+            _ => Consent::Undecided,
+        }
+    }
+
+    pub fn set_consent(&mut self, consent: Consent) {
+        self.fields
+            .insert("telemetry".into(), Value::String(consent.as_str().into()));
+        self.fields.insert(
+            "decided_at".into(),
+            Value::String(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        );
+    }
+
+    pub fn endpoint(&self) -> Option<&str> {
+        self.string("endpoint")
+    }
+
+    pub fn write_key(&self) -> Option<&str> {
+        self.string("write_key")
+    }
+
+    pub fn set_endpoint(&mut self, url: &str, write_key: Option<&str>) {
+        self.fields
+            .insert("endpoint".into(), Value::String(url.into()));
+        match write_key {
+            Some(key) => self
+                .fields
+                .insert("write_key".into(), Value::String(key.into())),
+            None => self.fields.remove("write_key"),
+        };
+    }
+}

@@ -1,0 +1,174 @@
+//! The anonymous machine ID: hex HMAC-SHA-256 keyed with the machine's stable
+//! ID over the app ID `cfdev-shim` (the "protected ID" scheme). The raw machine
+//! ID is read, hashed and forgotten: never stored, never sent. Machines
+//! without a stable ID get a random ID persisted in the state root.
+
+use crate::fsutil;
+use crate::paths::StatePaths;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+
+const APP_ID: &[u8] = b"cfdev-shim";
+
+pub fn anonymous_id(paths: &StatePaths) -> std::io::Result<String> {
+    let key = match machine_id() {
+        Some(id) => id,
+        None => fallback_id(paths)?,
+    };
+    Ok(hex(&hmac_sha256(key.as_bytes(), APP_ID)))
+}
+
+/// The ID without creating anything (for `status`): None when only a
+/// not-yet-created fallback ID could provide it.
+pub fn anonymous_id_readonly(paths: &StatePaths) -> Option<String> {
+    let key = machine_id().or_else(|| {
+        std::fs::read_to_string(paths.fallback_id_file())
+            .ok()
+            .and_then(non_empty)
+    })?;
+    Some(hex(&hmac_sha256(key.as_bytes(), APP_ID)))
+}
+
+/// RFC 2104 HMAC over SHA-256.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block_key = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block_key[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block_key[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| -> Vec<u8> { block_key.iter().map(|k| k ^ byte).collect() };
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim().to_string();
+    (!t.is_empty()).then_some(t)
+}
+
+/// The machine's stable ID. `CFDEV_SHIM_MACHINE_ID_FILE` replaces the
+/// platform source (tests use it to exercise the fallback).
+fn machine_id() -> Option<String> {
+    if let Some(file) = std::env::var_os("CFDEV_SHIM_MACHINE_ID_FILE") {
+        return std::fs::read_to_string(file).ok().and_then(non_empty);
+    }
+    platform_machine_id()
+}
+
+#[cfg(target_os = "linux")]
+fn platform_machine_id() -> Option<String> {
+    ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok().and_then(non_empty))
+}
+
+#[cfg(target_os = "macos")]
+fn platform_machine_id() -> Option<String> {
+    let out = std::process::Command::new("/usr/sbin/ioreg")
+        .args(["-rd1", "-c", "IOPlatformExpertDevice"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("IOPlatformUUID"))?;
+    non_empty(line.rsplit('"').nth(1)?.to_string())
+}
+
+#[cfg(windows)]
+fn platform_machine_id() -> Option<String> {
+    let out = std::process::Command::new("reg")
+        .args([
+            "query",
+            r"HKLM\SOFTWARE\Microsoft\Cryptography",
+            "/v",
+            "MachineGuid",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("MachineGuid"))?;
+    non_empty(line.split_whitespace().last()?.to_string())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn platform_machine_id() -> Option<String> {
+    None
+}
+
+fn fallback_id(paths: &StatePaths) -> std::io::Result<String> {
+    let file = paths.fallback_id_file();
+    if let Some(id) = std::fs::read_to_string(&file).ok().and_then(non_empty) {
+        return Ok(id);
+    }
+    let id = hex(&random_bytes::<32>());
+    fsutil::ensure_private_dir(&paths.data_dir)?;
+    // create_new: two first runs racing keep whichever ID landed first.
+    match fsutil::private_options()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+    {
+        Ok(mut f) => {
+            f.write_all(id.as_bytes())?;
+            Ok(id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&file)
+            .ok()
+            .and_then(non_empty)
+            .ok_or(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// Cryptographic randomness from the OS; falls back to a time/pid mix only if
+/// the OS source is unavailable.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: fills our buffer.
+        let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), N, 0) };
+        if n == N as isize {
+            return buf;
+        }
+    }
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if std::io::Read::read_exact(&mut f, &mut buf).is_ok() {
+            return buf;
+        }
+    }
+    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+    let mut digest = Sha256::digest(seed.as_bytes()).to_vec();
+    while digest.len() < N {
+        let more = Sha256::digest(&digest);
+        digest.extend_from_slice(&more);
+    }
+    buf.copy_from_slice(&digest[..N]);
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! cfdev-shim: a transparent wrapper for the Cloud Foundry CLI that forwards
+//! every invocation unchanged and, only after the user opts in, records
+//! anonymous usage events (SPEC.md). One module per concern; `app` wires them.
+
+pub mod app;
+pub mod catalogue;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod consent;
+pub mod deliver;
+pub mod error;
+pub mod event;
+pub mod forward;
+pub mod fsutil;
+pub mod identity;
+pub mod paths;
+pub mod record;
+pub mod resolve;
+pub mod spool;
+pub mod state;

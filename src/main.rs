@@ -1,0 +1,24 @@
+//! Entry point. On Unix we take over the C `main` (`no_main`) so that nothing
+//! runs before forwarding: std's runtime setup would ignore SIGPIPE and reopen
+//! closed standard descriptors, and cf must inherit exactly what we inherited.
+#![cfg_attr(unix, no_main)]
+
+#[cfg(unix)]
+#[no_mangle]
+pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    let args = (0..argc.max(0) as usize)
+        .map(|i| {
+            // SAFETY: the C runtime hands us argc valid NUL-terminated strings.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            arg.to_bytes().to_vec()
+        })
+        .map(|bytes| std::os::unix::ffi::OsStringExt::from_vec(bytes))
+        .collect();
+    cfdev_shim::app::run(args).finish()
+}
+
+#[cfg(not(unix))]
+fn main() {
+    let code = cfdev_shim::app::run(std::env::args_os().collect()).finish();
+    std::process::exit(code);
+}

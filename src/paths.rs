@@ -1,0 +1,63 @@
+//! Where state lives. `CFDEV_SHIM_HOME` puts everything under one root (tests,
+//! sandboxes); otherwise the platform's config dir holds the consent/config
+//! file and its data dir holds the spool and delivery state.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct StatePaths {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+const APP_DIR: &str = "cfdev-shim";
+
+impl StatePaths {
+    /// `None` when there is no home to keep state in (HOME unset and no
+    /// `CFDEV_SHIM_HOME`): telemetry then stays inert.
+    pub fn from_env() -> Option<StatePaths> {
+        if let Some(root) = std::env::var_os("CFDEV_SHIM_HOME").filter(|v| !v.is_empty()) {
+            let root = PathBuf::from(root);
+            return Some(StatePaths {
+                config_dir: root.clone(),
+                data_dir: root,
+            });
+        }
+        Some(StatePaths {
+            config_dir: dirs::config_dir()?.join(APP_DIR),
+            data_dir: dirs::data_dir()?.join(APP_DIR),
+        })
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.json")
+    }
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+    pub fn spool_file(&self) -> PathBuf {
+        self.spool_dir().join("events.jsonl")
+    }
+    /// Lock file for the spool; its content is the spool's line count.
+    pub fn spool_lock(&self) -> PathBuf {
+        self.spool_dir().join("events.lock")
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.data_dir.join("state.json")
+    }
+    /// Random installation ID, used only when the machine has no stable ID.
+    pub fn fallback_id_file(&self) -> PathBuf {
+        self.data_dir.join("install-id")
+    }
+    pub fn delivery_lock(&self) -> PathBuf {
+        self.data_dir.join("delivery.lock")
+    }
+    /// mtime = when the last delivery attempt started (a stat on the hot path).
+    pub fn last_attempt_stamp(&self) -> PathBuf {
+        self.data_dir.join("last-attempt")
+    }
+    /// mtime = earliest time the next background attempt may start (backoff).
+    pub fn retry_stamp(&self) -> PathBuf {
+        self.data_dir.join("retry-after")
+    }
+}

@@ -1,0 +1,218 @@
+//! The local spool: JSON Lines of pending `track` messages. Every change
+//! happens under an exclusive lock on `events.lock`, whose content is the
+//! spool's line count, so an append costs a few syscalls and concurrent cf
+//! calls never interleave or lose lines. The spool is bounded: past the limit
+//! the oldest lines are dropped and counted. Corrupt lines are skipped and
+//! counted, never fatal.
+
+use crate::fsutil;
+use crate::paths::StatePaths;
+use crate::state;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+pub const DEFAULT_LIMIT: u64 = 10_000;
+
+pub struct Spool<'a> {
+    paths: &'a StatePaths,
+    limit: u64,
+}
+
+/// What the spool holds, oldest first.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub events: Vec<Value>,
+    pub raw: Vec<String>,
+    pub corrupt: u64,
+}
+
+struct Locked {
+    lock: File,
+}
+
+impl Locked {
+    fn stored_count(&mut self) -> Option<u64> {
+        let mut text = String::new();
+        self.lock.seek(SeekFrom::Start(0)).ok()?;
+        self.lock.read_to_string(&mut text).ok()?;
+        text.trim().parse().ok()
+    }
+
+    fn store_count(&mut self, count: u64) -> std::io::Result<()> {
+        self.lock.set_len(0)?;
+        self.lock.seek(SeekFrom::Start(0))?;
+        self.lock.write_all(count.to_string().as_bytes())
+    }
+}
+
+impl<'a> Spool<'a> {
+    pub fn new(paths: &'a StatePaths) -> Spool<'a> {
+        let limit = std::env::var("CFDEV_SHIM_SPOOL_LIMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_LIMIT);
+        Spool { paths, limit }
+    }
+
+    fn lock(&self) -> std::io::Result<Locked> {
+        Ok(Locked {
+            lock: fsutil::lock_exclusive(&self.paths.spool_lock())?,
+        })
+    }
+
+    fn read_file(&self) -> std::io::Result<Vec<u8>> {
+        match fsutil::private_options()
+            .read(true)
+            .open(self.paths.spool_file())
+        {
+            Ok(mut f) => {
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn count_lines(bytes: &[u8]) -> u64 {
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count() as u64
+    }
+
+    /// Appends one event line with a single write. Returns the pending count.
+    pub fn append(&self, line: &str) -> std::io::Result<u64> {
+        let mut locked = self.lock()?;
+        let mut file = fsutil::private_options()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(self.paths.spool_file())?;
+        let len = file.metadata()?.len();
+        let mut record = Vec::with_capacity(line.len() + 2);
+        if len > 0 {
+            // A crash mid-write can leave a torn last line: start a fresh one.
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                record.push(b'\n');
+            }
+        }
+        let mut count = match locked.stored_count() {
+            Some(n) if len > 0 || n == 0 => n,
+            _ => Self::count_lines(&self.read_file()?),
+        };
+        record.extend_from_slice(line.as_bytes());
+        record.push(b'\n');
+        file.write_all(&record)?;
+        count += 1;
+        if count > self.limit {
+            count = self.drop_oldest()?;
+        }
+        locked.store_count(count)?;
+        Ok(count)
+    }
+
+    /// Keeps the newest `limit` lines; counts the rest as dropped.
+    fn drop_oldest(&self) -> std::io::Result<u64> {
+        let bytes = self.read_file()?;
+        let lines: Vec<&[u8]> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let excess = lines.len().saturating_sub(self.limit as usize);
+        self.rewrite(&lines[excess..])?;
+        let _ = state::update(self.paths, |s| {
+            state::add_dropped(s, "spool_full", excess as u64)
+        });
+        Ok((lines.len() - excess) as u64)
+    }
+
+    fn rewrite(&self, lines: &[&[u8]]) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        fsutil::write_atomic(&self.paths.spool_file(), &out)
+    }
+
+    fn parse(bytes: &[u8]) -> Contents {
+        let mut contents = Contents::default();
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<Value>(line) {
+                Ok(v) if v.get("messageId").and_then(Value::as_str).is_some() => {
+                    contents
+                        .raw
+                        .push(String::from_utf8_lossy(line).into_owned());
+                    contents.events.push(v);
+                }
+                _ => contents.corrupt += 1,
+            }
+        }
+        contents
+    }
+
+    /// Everything pending, oldest first (corrupt lines counted, not returned).
+    pub fn read(&self) -> std::io::Result<Contents> {
+        let _locked = self.lock()?;
+        Ok(Self::parse(&self.read_file()?))
+    }
+
+    /// Cheap pending count for the hot path and `status`.
+    pub fn pending_count(&self) -> std::io::Result<u64> {
+        if !self.paths.spool_file().exists() {
+            return Ok(0);
+        }
+        let mut locked = self.lock()?;
+        match locked.stored_count() {
+            Some(n) => Ok(n),
+            None => Ok(Self::count_lines(&self.read_file()?)),
+        }
+    }
+
+    /// Removes delivered (or refused) messages and any corrupt lines, counting
+    /// the corrupt ones as dropped. Returns how many remain.
+    pub fn remove(&self, message_ids: &HashSet<String>) -> std::io::Result<u64> {
+        let mut locked = self.lock()?;
+        let contents = Self::parse(&self.read_file()?);
+        let keep: Vec<&[u8]> = contents
+            .events
+            .iter()
+            .zip(&contents.raw)
+            .filter(|(v, _)| {
+                let id = v
+                    .get("messageId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                !message_ids.contains(id)
+            })
+            .map(|(_, raw)| raw.as_bytes())
+            .collect();
+        self.rewrite(&keep)?;
+        if contents.corrupt > 0 {
+            let _ = state::update(self.paths, |s| {
+                state::add_dropped(s, "corrupt", contents.corrupt)
+            });
+        }
+        locked.store_count(keep.len() as u64)?;
+        Ok(keep.len() as u64)
+    }
+
+    /// Deletes everything pending (telemetry turned off).
+    pub fn clear(&self) -> std::io::Result<()> {
+        let mut locked = self.lock()?;
+        match std::fs::remove_file(self.paths.spool_file()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        locked.store_count(0)
+    }
+}
