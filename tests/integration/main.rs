@@ -1,0 +1,11 @@
+//! One integration test binary (ripgrep style): every test drives the real
+//! built binaries from a sandbox with a fake cf.
+
+mod capture;
+mod consent;
+mod delivery;
+mod forwarding;
+mod install;
+mod pty;
+mod server;
+mod util;
