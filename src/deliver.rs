@@ -92,12 +92,16 @@ pub fn start_background_if_due(paths: &StatePaths, pending: u64) {
     if fsutil::mtime(&paths.retry_stamp()).is_some_and(|t| t > now) {
         return;
     }
+    let interval = interval();
     let due = pending >= EAGER_PENDING
+        || interval.is_zero()
         || match fsutil::mtime(&paths.last_attempt_stamp()) {
-            None => true,
-            Some(last) => now
-                .duration_since(last)
-                .map_or(true, |age| age >= interval()),
+            // The period starts with the first recorded event.
+            None => {
+                let _ = fsutil::touch_at(&paths.last_attempt_stamp(), now);
+                false
+            }
+            Some(last) => now.duration_since(last).map_or(true, |age| age >= interval),
         };
     if due {
         if let Err(e) = spawn_detached(&[]) {

@@ -1,1 +1,391 @@
-//! placeholder
+//! Delivery (SPEC §6): batches to `{endpoint}/v1/batch`, outcomes, backoff,
+//! background runs with hard limits, crash safety, and the final attempt.
+
+use crate::server::{Reply, Server};
+use crate::util::*;
+use base64::Engine;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+fn on_with(server: &Server) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.telemetry_on();
+    run_ok(sb.shim().args([
+        "telemetry",
+        "endpoint",
+        &server.url,
+        "--write-key",
+        "wk-123",
+    ]));
+    sb
+}
+
+/// Records `n` events without triggering a background delivery.
+fn record(sb: &Sandbox, n: usize) {
+    for i in 0..n {
+        let args = if i % 3 == 0 {
+            vec!["push", "a"]
+        } else {
+            vec!["restage", "a"]
+        };
+        run_ok(
+            sb.cf()
+                .args(args)
+                .env("CFDEV_SHIM_FLUSH_INTERVAL", "999999"),
+        );
+    }
+}
+
+fn pending_ids(sb: &Sandbox) -> Vec<String> {
+    sb.events()
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn status(sb: &Sandbox) -> Value {
+    serde_json::from_slice(&run_ok(sb.shim().args(["telemetry", "status", "--json"])).stdout)
+        .unwrap()
+}
+
+/// Background delivery processes belonging to this sandbox.
+fn deliveries_running(sb: &Sandbox) -> usize {
+    let marker = format!("CFDEV_SHIM_HOME={}", sb.state().display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains("__deliver")
+                && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        })
+        .count()
+}
+
+#[test]
+fn flush_delivers_every_event_exactly_once() {
+    let server = Server::ok();
+    let sb = on_with(&server);
+    record(&sb, 25);
+    let ids = pending_ids(&sb);
+    let spooled = sb.events();
+    // Turning the shim on writes a first delivery stamp only when something is sent.
+    let out = run_ok(sb.shim().arg("flush"));
+    assert!(stdout(&out).contains("delivered 25"), "{}", stdout(&out));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let req = &requests[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/v1/batch");
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("wk-123:")
+    );
+    assert_eq!(req.header("authorization"), Some(expected_auth.as_str()));
+    assert!(req.header("user-agent").unwrap().starts_with("cfdev-shim/"));
+    assert!(req
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let body = req.json();
+    chrono::DateTime::parse_from_rfc3339(body["sentAt"].as_str().unwrap()).unwrap();
+    assert_eq!(server.accepted_ids(), ids);
+    assert_eq!(
+        server.accepted(),
+        spooled,
+        "sent exactly as spooled (and as `show` prints)"
+    );
+    assert!(sb.events().is_empty());
+    let s = status(&sb);
+    assert_eq!(s["pending"], 0);
+    assert_eq!(s["last_attempt"]["ok"], true);
+    run_ok(sb.shim().arg("flush"));
+    assert_eq!(server.requests().len(), 1, "nothing left to send");
+}
+
+#[test]
+fn server_errors_keep_events_until_success() {
+    let server = Server::start(|n, _| {
+        if n < 2 {
+            Reply::Status(503, vec![])
+        } else {
+            Reply::Status(200, vec![])
+        }
+    });
+    let sb = on_with(&server);
+    record(&sb, 10);
+    let ids = pending_ids(&sb);
+    for _ in 0..2 {
+        let out = run_code(sb.shim().arg("flush"), 1);
+        assert!(
+            stderr(&out).starts_with("cfdev-shim: 10 events still pending"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out).lines().count(), 1);
+        assert_eq!(pending_ids(&sb), ids);
+    }
+    let s = status(&sb);
+    assert_eq!(s["last_attempt"]["ok"], false);
+    assert!(s["next_attempt"].is_string(), "backoff recorded: {s}");
+    run_ok(sb.shim().arg("flush"));
+    assert_eq!(server.accepted_ids(), ids);
+    assert!(status(&sb)["next_attempt"].is_null());
+}
+
+#[test]
+fn client_errors_drop_and_count() {
+    let server = Server::start(|_, _| Reply::Status(400, vec![]));
+    let sb = on_with(&server);
+    record(&sb, 4);
+    run_ok(sb.shim().arg("flush"));
+    let s = status(&sb);
+    assert_eq!(s["pending"], 0);
+    assert_eq!(s["dropped"]["rejected"], 4);
+}
+
+#[test]
+fn too_large_batches_are_split_and_lone_refusals_dropped() {
+    let server = Server::start(|_, r| {
+        if r.body.len() > 1200 {
+            Reply::Status(413, vec![])
+        } else {
+            Reply::Status(200, vec![])
+        }
+    });
+    let sb = on_with(&server);
+    record(&sb, 9);
+    let ids = pending_ids(&sb);
+    run_ok(sb.shim().arg("flush"));
+    let mut got = server.accepted_ids();
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(server.requests().len() > 1, "split into several requests");
+    assert!(
+        server.requests().iter().any(|r| r.body.len() > 1200),
+        "the first, too large, was refused"
+    );
+
+    let server = Server::start(|_, r| {
+        if r.body.len() > 100 {
+            Reply::Status(413, vec![])
+        } else {
+            Reply::Status(200, vec![])
+        }
+    });
+    let sb = on_with(&server);
+    record(&sb, 3);
+    run_ok(sb.shim().arg("flush"));
+    let s = status(&sb);
+    assert_eq!(s["pending"], 0);
+    assert_eq!(s["dropped"]["rejected"], 3);
+}
+
+#[test]
+fn retry_after_is_honoured_by_background_runs() {
+    let server =
+        Server::start(|_, _| Reply::Status(429, vec![("Retry-After".into(), "600".into())]));
+    let sb = on_with(&server);
+    run_ok(sb.cf().arg("push").env("CFDEV_SHIM_FLUSH_INTERVAL", "0"));
+    wait_until("the first attempt", Duration::from_secs(10), || {
+        server.requests().len() == 1
+    });
+    wait_until("attempt recorded", Duration::from_secs(10), || {
+        status(&sb)["next_attempt"].is_string()
+    });
+    let next = chrono::DateTime::parse_from_rfc3339(status(&sb)["next_attempt"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        next.signed_duration_since(chrono::Utc::now()).num_seconds() >= 590,
+        "{next}"
+    );
+    for _ in 0..3 {
+        run_ok(sb.cf().arg("push").env("CFDEV_SHIM_FLUSH_INTERVAL", "0"));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "no background attempt during backoff"
+    );
+    run_code(sb.shim().arg("flush"), 1);
+    assert_eq!(server.requests().len(), 2, "flush ignores backoff");
+}
+
+#[test]
+fn background_delivery_with_interval_zero() {
+    let server = Server::ok();
+    let sb = on_with(&server);
+    let started = Instant::now();
+    run_ok(
+        sb.cf()
+            .args(["push", "a"])
+            .env("CFDEV_SHIM_FLUSH_INTERVAL", "0"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    wait_until("background delivery", Duration::from_secs(15), || {
+        server.accepted().len() == 1
+    });
+    wait_until("spool emptied", Duration::from_secs(5), || {
+        sb.events().is_empty()
+    });
+    wait_until("delivery exits", Duration::from_secs(5), || {
+        deliveries_running(&sb) == 0
+    });
+}
+
+#[test]
+fn no_delivery_without_due_interval() {
+    let server = Server::ok();
+    let sb = on_with(&server);
+    run_ok(sb.shim().arg("flush"));
+    record(&sb, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.requests().is_empty(),
+        "default interval: not due yet"
+    );
+    assert_eq!(deliveries_running(&sb), 0);
+}
+
+#[test]
+fn a_server_that_never_answers_never_slows_cf() {
+    let server = Server::start(|_, _| Reply::Hang);
+    let sb = on_with(&server);
+    for _ in 0..5 {
+        let started = Instant::now();
+        run_ok(sb.cf().arg("push").env("CFDEV_SHIM_FLUSH_INTERVAL", "0"));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "cf call took {:?}",
+            started.elapsed()
+        );
+    }
+    wait_until("the attempt", Duration::from_secs(10), || {
+        !server.requests().is_empty()
+    });
+    assert!(deliveries_running(&sb) <= 1, "one delivery at a time");
+    wait_until("the delivery to give up", Duration::from_secs(40), || {
+        deliveries_running(&sb) == 0
+    });
+    assert_eq!(sb.events().len(), 5, "nothing lost");
+    assert_eq!(status(&sb)["last_attempt"]["ok"], false);
+}
+
+#[test]
+fn killing_deliveries_loses_nothing() {
+    let server = Server::start(|n, _| {
+        std::thread::sleep(Duration::from_millis((n % 7) as u64 * 5));
+        Reply::Status(200, vec![])
+    });
+    let sb = on_with(&server);
+    let mut generated: HashSet<String> = HashSet::new();
+    for round in 0..50u64 {
+        record(&sb, 1 + (round % 3) as usize);
+        generated.extend(pending_ids(&sb));
+        let mut child = sb
+            .shim()
+            .arg("flush")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis((round * 7919) % 40));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    run_ok(sb.shim().arg("flush"));
+    let delivered: HashSet<String> = server.accepted_ids().into_iter().collect();
+    let missing: Vec<_> = generated.difference(&delivered).collect();
+    assert!(
+        missing.is_empty(),
+        "missing {} of {}",
+        missing.len(),
+        generated.len()
+    );
+    assert!(sb.events().is_empty());
+}
+
+#[test]
+fn parallel_calls_one_delivery_at_a_time_all_delivered() {
+    let server = Server::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(20));
+        Reply::Status(200, vec![])
+    });
+    let sb = on_with(&server);
+    let children: Vec<_> = (0..200)
+        .map(|_| {
+            sb.cf()
+                .arg("push")
+                .env("CFDEV_SHIM_FLUSH_INTERVAL", "0")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    wait_until("all 200 delivered", Duration::from_secs(60), || {
+        if server.accepted().len() < 200 {
+            // A late event may need one more trigger if every delivery had left.
+            if deliveries_running(&sb) == 0 && !sb.events().is_empty() {
+                run_ok(sb.shim().arg("flush"));
+            }
+            return false;
+        }
+        true
+    });
+    assert_eq!(
+        server
+            .max_concurrent
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let ids: HashSet<String> = server.accepted_ids().into_iter().collect();
+    assert_eq!(ids.len(), 200);
+    wait_until("deliveries exit", Duration::from_secs(10), || {
+        deliveries_running(&sb) == 0
+    });
+}
+
+#[test]
+fn telemetry_off_sends_telemetry_off_then_deletes() {
+    let server = Server::ok();
+    let sb = on_with(&server);
+    record(&sb, 2);
+    run_ok(sb.cf().args(["dev", "telemetry", "--off"]));
+    wait_until("final delivery", Duration::from_secs(10), || {
+        server.accepted().len() == 3
+    });
+    let names: Vec<String> = server
+        .accepted()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.last().unwrap(), "Telemetry Off");
+    wait_until("spool deleted", Duration::from_secs(10), || {
+        sb.events().is_empty()
+    });
+    record(&sb, 1);
+    assert!(sb.events().is_empty());
+}
+
+#[test]
+fn flush_without_endpoint_explains() {
+    let sb = Sandbox::new();
+    sb.telemetry_on();
+    record(&sb, 2);
+    let out = run_code(sb.shim().arg("flush"), 1);
+    assert!(stderr(&out).contains("no endpoint"), "{}", stderr(&out));
+    let out = run_code(sb.shim().args(["telemetry", "endpoint", "not a url"]), 2);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
