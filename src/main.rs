@@ -5,6 +5,7 @@
 
 #[cfg(unix)]
 #[no_mangle]
+#[allow(clippy::not_unsafe_ptr_arg_deref)] // the C runtime is the only caller
 pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     let args = (0..argc.max(0) as usize)
         .map(|i| {
@@ -12,7 +13,7 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
             let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
             arg.to_bytes().to_vec()
         })
-        .map(|bytes| std::os::unix::ffi::OsStringExt::from_vec(bytes))
+        .map(std::os::unix::ffi::OsStringExt::from_vec)
         .collect();
     cfdev_shim::app::run(args).finish()
 }

@@ -193,6 +193,7 @@ fn spawn_path_relays_sigterm_to_cf() {
     });
     let cf_pid = sb.calls()[0].pid;
     assert_ne!(cf_pid, child.id(), "spawn path runs cf as a child");
+    assert_eq!(sb.calls()[0].ppid, child.id());
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGTERM));
