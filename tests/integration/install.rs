@@ -168,9 +168,14 @@ fn shell_snippets_route_cf_through_the_wrapper() {
         (
             "bash",
             &["path.bash", "alias.bash"],
-            "shopt -s expand_aliases\nsource {f}\ncf apps\n",
+            "shopt -s expand_aliases\nsource {f}\neval 'cf apps'\n",
         ),
-        ("zsh", &["path.zsh", "alias.zsh"], "source {f}\ncf apps\n"),
+        // eval: an alias applies to lines parsed after it was defined.
+        (
+            "zsh",
+            &["path.zsh", "alias.zsh"],
+            "source {f}\neval 'cf apps'\n",
+        ),
         (
             "fish",
             &["path.fish", "alias.fish"],
@@ -190,7 +195,10 @@ fn shell_snippets_route_cf_through_the_wrapper() {
             assert!(out.status.success(), "{shell} {file}\n{}", stderr(&out));
             assert!(
                 went_through_wrapper(&sb),
-                "{shell} {file}: cf went through cfdev-shim"
+                "{shell} {file}: cf went through cfdev-shim: {:?}\n{}{}",
+                sb.calls(),
+                stdout(&out),
+                stderr(&out)
             );
         }
     }

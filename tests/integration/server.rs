@@ -67,12 +67,7 @@ impl Server {
                     counter.clone(),
                     script.clone(),
                 );
-                std::thread::spawn(move || {
-                    let now = current.fetch_add(1, Ordering::SeqCst) + 1;
-                    m.fetch_max(now, Ordering::SeqCst);
-                    serve(stream, &r, &a, &counter, &script);
-                    current.fetch_sub(1, Ordering::SeqCst);
-                });
+                std::thread::spawn(move || serve(stream, &r, &a, &m, &current, &counter, &script));
             }
         });
         Server {
@@ -152,24 +147,35 @@ fn serve(
     mut stream: TcpStream,
     requests: &Mutex<Vec<Request>>,
     accepted: &Mutex<Vec<Value>>,
+    max_concurrent: &AtomicUsize,
+    current: &AtomicUsize,
     counter: &AtomicUsize,
     script: &Script,
 ) {
     let Some(request) = read_request(&mut stream) else {
         return;
     };
+    // Concurrency = requests between "fully read" and "answer decided": a
+    // client can only start its next request after it got the previous answer.
+    let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+    max_concurrent.fetch_max(now, Ordering::SeqCst);
     let n = counter.fetch_add(1, Ordering::SeqCst);
     requests.lock().unwrap().push(request.clone());
-    match script(n, &request) {
+    let reply = script(n, &request);
+    if (200..300).contains(&match &reply {
+        Reply::Status(c, _) => *c,
+        Reply::Hang => 0,
+    }) {
+        if let Some(batch) = request.json()["batch"].as_array() {
+            accepted.lock().unwrap().extend(batch.iter().cloned());
+        }
+    }
+    current.fetch_sub(1, Ordering::SeqCst);
+    match reply {
         Reply::Hang => {
             std::thread::sleep(Duration::from_secs(120));
         }
         Reply::Status(code, headers) => {
-            if (200..300).contains(&code) {
-                if let Some(batch) = request.json()["batch"].as_array() {
-                    accepted.lock().unwrap().extend(batch.iter().cloned());
-                }
-            }
             let mut response =
                 format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n");
             for (k, v) in headers {
