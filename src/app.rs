@@ -3,7 +3,7 @@
 //! exec path (telemetry off or undecided) reads at most one small file.
 
 use crate::catalogue::{Invocation, TelemetrySwitch, Trigger};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::consent::{self, Consent};
 use crate::error::{self, ErrorKind};
 use crate::forward::{self, ChildExit, Prepared};
@@ -76,26 +76,31 @@ fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
     if inv.telemetry_switch.is_some() {
         return dev_telemetry(&inv, paths.as_ref(), &guard, &argv0, args);
     }
-    let consent = match consent::env_override() {
-        Some((consent, _)) => consent,
-        None => decide(&inv, paths.as_ref()),
+    // The environment can decide without touching the disk.
+    let (consent, config) = match (consent::env_override(), &paths) {
+        (Some((consent, _)), _) => (consent, None),
+        (None, Some(paths)) => {
+            let mut config = Config::load(&paths.config_file());
+            (decide(&inv, paths, &mut config), config.ok())
+        }
+        (None, None) => (Consent::Undecided, None),
     };
     match paths {
         Some(paths) if consent == Consent::On && !inv.silent => {
-            spawn_and_record(&paths, &inv, &guard, &argv0, args)
+            spawn_and_record(&paths, config, &inv, &guard, &argv0, args)
         }
         _ => exec_real(&guard, &argv0, args),
     }
 }
 
 /// The stored choice; asks once on the first interactive `cf dev start`.
-fn decide(inv: &Invocation, paths: Option<&StatePaths>) -> Consent {
-    let Some(paths) = paths else {
-        return Consent::Undecided;
-    };
-    let config = Config::load(&paths.config_file());
-    let (consent, _) = consent::effective(&config);
-    let Ok(mut config) = config else {
+fn decide(
+    inv: &Invocation,
+    paths: &StatePaths,
+    config: &mut Result<Config, ConfigError>,
+) -> Consent {
+    let (consent, _) = consent::effective(config);
+    let Ok(config) = config else {
         return consent;
     };
     if consent != Consent::Undecided || inv.command != "dev start" || !consent::can_prompt() {
@@ -145,6 +150,7 @@ fn exec_real(guard: &Guard, argv0: &OsString, args: &[OsString]) -> Outcome {
 
 fn spawn_and_record(
     paths: &StatePaths,
+    config: Option<Config>,
     inv: &Invocation,
     guard: &Guard,
     argv0: &OsString,
@@ -174,7 +180,9 @@ fn spawn_and_record(
     };
     let pending = recorder.record(inv, trigger, outcome);
     if let Some(pending) = pending {
-        crate::deliver::start_background_if_due(paths, pending);
+        let config =
+            config.unwrap_or_else(|| Config::load(&paths.config_file()).unwrap_or_default());
+        crate::deliver::start_background_if_due(paths, &config, pending);
     }
     match result {
         Ok(exit) => Outcome::Child(exit),

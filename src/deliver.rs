@@ -84,8 +84,8 @@ fn interval() -> Duration {
 
 /// Hot path, after an event was spooled: a couple of stats decide whether a
 /// background delivery is due; if so it is started detached and we return.
-pub fn start_background_if_due(paths: &StatePaths, pending: u64) {
-    if Endpoint::from_paths(paths).is_none() {
+pub fn start_background_if_due(paths: &StatePaths, config: &Config, pending: u64) {
+    if Endpoint::configured(config).is_none() {
         return;
     }
     let now = SystemTime::now();

@@ -129,8 +129,7 @@ mod signals {
         }
     }
 
-    /// Saved dispositions, restored in the child so cf starts exactly as it
-    /// would have without us.
+    /// Dispositions before `install`, restored after cf ends.
     pub struct Saved(pub Vec<(libc::c_int, libc::sigaction)>);
 
     fn query(sig: libc::c_int) -> libc::sigaction {
@@ -176,84 +175,86 @@ mod signals {
         Saved(saved)
     }
 
-    /// Async-signal-safe: called in the forked child.
-    pub unsafe fn restore(saved: &Saved) {
-        for (sig, action) in &saved.0 {
-            libc::sigaction(*sig, action, std::ptr::null_mut());
+    impl Saved {
+        /// Signals that were not ignored before `install` ignored them.
+        pub fn ignored_by_us(&self) -> impl Iterator<Item = libc::c_int> + '_ {
+            self.0
+                .iter()
+                .filter(|(sig, old)| {
+                    (*sig == libc::SIGINT || *sig == libc::SIGQUIT)
+                        && old.sa_sigaction != libc::SIG_IGN
+                })
+                .map(|(sig, _)| *sig)
         }
     }
 
     pub fn uninstall(saved: &Saved) {
-        // SAFETY: restores what `install` replaced.
-        unsafe { restore(saved) };
+        for (sig, action) in &saved.0 {
+            // SAFETY: restores what `install` replaced.
+            unsafe { libc::sigaction(*sig, action, std::ptr::null_mut()) };
+        }
     }
 }
 
 /// Runs cf as a child and waits for it, relaying signals as described in
-/// `signals`. Returns how cf ended.
+/// `signals`. Returns how cf ended. posix_spawn (a vfork-style clone in
+/// glibc) is used rather than fork: it does not copy our page tables, and
+/// the kernel reports an exec failure back to us directly.
 #[cfg(unix)]
 pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
     use std::sync::atomic::Ordering;
     let (argv, envp) = prepared.pointers();
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: plain syscalls; the child only uses async-signal-safe calls.
-    unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return Err(prepared.exec_error(errno()));
+    let saved = signals::install();
+    // SAFETY: attr and the sigset are initialised before use and destroyed
+    // after; argv/envp outlive the call.
+    let (rc, pid) = unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        // Only what we changed to "ignore" goes back to default in cf;
+        // handlers we installed are reset by exec itself.
+        let mut defaults: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut defaults);
+        for sig in saved.ignored_by_us() {
+            libc::sigaddset(&mut defaults, sig);
         }
-        for fd in fds {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-        let saved = signals::install();
-        let pid = libc::fork();
-        if pid == 0 {
-            libc::close(fds[0]);
-            signals::restore(&saved);
-            libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            let bytes = errno().to_ne_bytes();
-            libc::write(fds[1], bytes.as_ptr().cast(), bytes.len());
-            libc::_exit(127);
-        }
-        libc::close(fds[1]);
-        if pid < 0 {
-            libc::close(fds[0]);
-            signals::uninstall(&saved);
-            return Err(prepared.exec_error(errno()));
-        }
-        signals::CHILD.store(pid, Ordering::SeqCst);
-        let pending = signals::PENDING.swap(0, Ordering::SeqCst);
-        if pending != 0 {
-            libc::kill(pid, pending);
-        }
-        let mut errno_bytes = [0u8; 4];
-        let n = loop {
-            let n = libc::read(fds[0], errno_bytes.as_mut_ptr().cast(), 4);
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            break n;
-        };
-        libc::close(fds[0]);
-        let mut status = 0;
-        loop {
-            let r = libc::waitpid(pid, &mut status, 0);
-            if r == pid {
-                break;
-            }
-            if r < 0 && errno() != libc::EINTR {
-                break;
-            }
-        }
-        signals::CHILD.store(0, Ordering::SeqCst);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
+        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
+        let mut pid: libc::pid_t = 0;
+        let rc = libc::posix_spawn(
+            &mut pid,
+            prepared.path.as_ptr(),
+            std::ptr::null(),
+            &attr,
+            argv.as_ptr() as *const *mut libc::c_char,
+            envp.as_ptr() as *const *mut libc::c_char,
+        );
+        libc::posix_spawnattr_destroy(&mut attr);
+        (rc, pid)
+    };
+    if rc != 0 {
         signals::uninstall(&saved);
-        if n == 4 {
-            return Err(prepared.exec_error(i32::from_ne_bytes(errno_bytes)));
+        return Err(prepared.exec_error(rc));
+    }
+    signals::CHILD.store(pid, Ordering::SeqCst);
+    let pending = signals::PENDING.swap(0, Ordering::SeqCst);
+    if pending != 0 {
+        // SAFETY: plain kill of our own child.
+        unsafe { libc::kill(pid, pending) };
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid || (r < 0 && errno() != libc::EINTR) {
+            break;
         }
-        if libc::WIFSIGNALED(status) {
-            Ok(ChildExit::Signal(libc::WTERMSIG(status)))
-        } else {
-            Ok(ChildExit::Code(libc::WEXITSTATUS(status)))
-        }
+    }
+    signals::CHILD.store(0, Ordering::SeqCst);
+    signals::uninstall(&saved);
+    if libc::WIFSIGNALED(status) {
+        Ok(ChildExit::Signal(libc::WTERMSIG(status)))
+    } else {
+        Ok(ChildExit::Code(libc::WEXITSTATUS(status)))
     }
 }
 

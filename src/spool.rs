@@ -11,9 +11,30 @@ use crate::state;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 
 pub const DEFAULT_LIMIT: u64 = 10_000;
+const COUNT_WIDTH: usize = 20;
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::windows::fs::FileExt::seek_write(file, buf, offset).map(drop)
+}
 
 pub struct Spool<'a> {
     paths: &'a StatePaths,
@@ -33,17 +54,16 @@ struct Locked {
 }
 
 impl Locked {
+    /// The count is stored as fixed-width text so one pread/pwrite does.
     fn stored_count(&mut self) -> Option<u64> {
-        let mut text = String::new();
-        self.lock.seek(SeekFrom::Start(0)).ok()?;
-        self.lock.read_to_string(&mut text).ok()?;
-        text.trim().parse().ok()
+        let mut buf = [0u8; COUNT_WIDTH];
+        let n = read_at(&self.lock, &mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     fn store_count(&mut self, count: u64) -> std::io::Result<()> {
-        self.lock.set_len(0)?;
-        self.lock.seek(SeekFrom::Start(0))?;
-        self.lock.write_all(count.to_string().as_bytes())
+        let text = format!("{count:>width$}", width = COUNT_WIDTH);
+        write_at(&self.lock, text.as_bytes(), 0)
     }
 }
 
@@ -98,8 +118,7 @@ impl<'a> Spool<'a> {
         if len > 0 {
             // A crash mid-write can leave a torn last line: start a fresh one.
             let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1))?;
-            file.read_exact(&mut last)?;
+            read_at(&file, &mut last, len - 1)?;
             if last[0] != b'\n' {
                 record.push(b'\n');
             }
