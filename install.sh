@@ -71,10 +71,11 @@ build() {
   local host
   host="$(rustc -vV | sed -n 's/^host: //p')"
   out="$src/target/$host/release"
-  # A static binary starts faster (no dynamic loader) — the exec path is
-  # all startup. Fall back to a normal build where static linking fails.
+  # A static, non-relocatable binary starts faster (no dynamic loader, no
+  # self-relocation) — the exec path is all startup. Fall back to a normal
+  # build where static linking fails. Must match bench/overhead.
   if [[ "$host" == *-linux-gnu ]] && \
-     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$host" \
+     RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --locked --target "$host" \
        -p cfdev-shim -p cfdev-collector >&2; then
     return
   fi

@@ -106,7 +106,7 @@ fn decide(
     if consent != Consent::Undecided || inv.command != "dev start" || !consent::can_prompt() {
         return consent;
     }
-    let endpoint = crate::deliver::Endpoint::configured(&config).map(|e| e.base);
+    let endpoint = crate::deliver::Endpoint::configured(config).map(|e| e.base);
     let decision = if consent::ask(endpoint.as_deref()) {
         Consent::On
     } else {
