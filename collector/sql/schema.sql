@@ -1,0 +1,21 @@
+-- cfdev-collector storage. Column names follow Segment's warehouse `tracks`
+-- table where one exists (id, anonymous_id, user_id, event_text, timestamp,
+-- context_os_name, context_app_build, sent_at, received_at).
+CREATE TABLE IF NOT EXISTS tracks (
+    id               TEXT PRIMARY KEY,      -- messageId: the deduplication key
+    type             TEXT NOT NULL,         -- track, identify, ...
+    event_text       TEXT,                  -- the event name ("App Created")
+    anonymous_id     TEXT,
+    user_id          TEXT,
+    timestamp        TEXT NOT NULL,         -- UTC, ms, Z
+    timestamp_ms     INTEGER NOT NULL,      -- the same, as unix milliseconds
+    context_os_name  TEXT,
+    context_os_arch  TEXT,
+    context_app_name TEXT,
+    context_app_build TEXT,
+    command          TEXT,                  -- properties.command
+    properties       TEXT NOT NULL,         -- properties as JSON
+    sent_at          TEXT,
+    received_at      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tracks_by_time ON tracks (timestamp_ms);

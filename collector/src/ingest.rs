@@ -1,0 +1,278 @@
+//! Validation of Segment HTTP API messages. Accepts what Segment accepts from
+//! its client libraries (any RFC 3339 timestamp, unknown fields, `userId`
+//! present/absent/null with an `anonymousId`), rejects the rest with a
+//! precise reason. Only this module decides what a valid message is.
+
+use serde_json::{Map, Value};
+
+/// Segment's own limits.
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+
+/// One message ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub message_id: String,
+    pub kind: String,
+    pub event: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Normalised to UTC, millisecond precision, `Z`.
+    pub timestamp: String,
+    pub timestamp_ms: i64,
+    pub os_name: Option<String>,
+    pub os_arch: Option<String>,
+    pub app_name: Option<String>,
+    pub app_build: Option<String>,
+    pub command: Option<String>,
+    pub properties: String,
+    pub sent_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// 400 with a reason.
+    Malformed(String),
+    /// 413 with a reason.
+    TooLarge(String),
+}
+
+/// A parsed request body: the rows and any `writeKey` it carried.
+#[derive(Debug)]
+pub struct Parsed {
+    pub rows: Vec<Row>,
+    pub write_key: Option<String>,
+}
+
+fn malformed(msg: impl Into<String>) -> Rejection {
+    Rejection::Malformed(msg.into())
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Rejection> {
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(Rejection::TooLarge(format!(
+            "body is {} bytes; the limit is {MAX_BATCH_BYTES}",
+            body.len()
+        )));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(malformed("body must be a JSON object")),
+        Err(e) => Err(malformed(format!("body is not valid JSON: {e}"))),
+    }
+}
+
+fn write_key_of(map: &Map<String, Value>) -> Option<String> {
+    map.get("writeKey")
+        .and_then(Value::as_str)
+        .map(String::from)
+}
+
+/// `POST /v1/batch`: `{"batch":[…], "sentAt": …, "context": …}`.
+pub fn parse_batch(body: &[u8]) -> Result<Parsed, Rejection> {
+    let map = parse_body(body)?;
+    let batch = match map.get("batch") {
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(malformed("batch must be an array")),
+        None => return Err(malformed("missing batch")),
+    };
+    let sent_at = optional_time(map.get("sentAt"), "sentAt")?;
+    let shared_context = map.get("context").and_then(Value::as_object);
+    let mut rows = Vec::with_capacity(batch.len());
+    for (i, item) in batch.iter().enumerate() {
+        let where_ = format!("batch[{i}]");
+        check_size(item, &where_)?;
+        let row = message(item, None, shared_context, sent_at.clone())
+            .map_err(|why| malformed(format!("{where_}: {why}")))?;
+        rows.push(row);
+    }
+    Ok(Parsed {
+        rows,
+        write_key: write_key_of(&map),
+    })
+}
+
+/// `POST /v1/track`: one message, type implied.
+pub fn parse_track(body: &[u8]) -> Result<Parsed, Rejection> {
+    let map = parse_body(body)?;
+    let value = Value::Object(map);
+    check_size(&value, "message")?;
+    let sent_at = optional_time(value.get("sentAt"), "sentAt")?;
+    let row = message(&value, Some("track"), None, sent_at).map_err(malformed)?;
+    Ok(Parsed {
+        rows: vec![row],
+        write_key: write_key_of(value.as_object().expect("object")),
+    })
+}
+
+fn check_size(item: &Value, where_: &str) -> Result<(), Rejection> {
+    let len = item.to_string().len();
+    if len > MAX_EVENT_BYTES {
+        return Err(Rejection::TooLarge(format!(
+            "{where_} is {len} bytes; the limit per event is {MAX_EVENT_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an RFC 3339 timestamp into (normalised text, unix ms).
+pub fn parse_time(text: &str) -> Option<(String, i64)> {
+    let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
+    let utc = t.with_timezone(&chrono::Utc);
+    Some((
+        utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        utc.timestamp_millis(),
+    ))
+}
+
+fn optional_time(v: Option<&Value>, name: &str) -> Result<Option<String>, Rejection> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => parse_time(s)
+            .map(|(t, _)| Some(t))
+            .ok_or_else(|| malformed(format!("{name} '{s}' is not an RFC 3339 timestamp"))),
+        Some(_) => Err(malformed(format!("{name} must be a string"))),
+    }
+}
+
+/// An ID may be a string or a number (some libraries send numeric userIds).
+fn id_field(msg: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match msg.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(format!("{name} must be a string")),
+    }
+}
+
+fn text_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v?;
+    for key in path {
+        cur = cur.get(key)?;
+    }
+    cur.as_str()
+}
+
+fn message(
+    item: &Value,
+    implied_type: Option<&str>,
+    shared_context: Option<&Map<String, Value>>,
+    sent_at: Option<String>,
+) -> Result<Row, String> {
+    let msg = item.as_object().ok_or("must be a JSON object")?;
+    let kind = match (msg.get("type"), implied_type) {
+        (Some(Value::String(t)), _) => t.clone(),
+        (None | Some(Value::Null), Some(t)) => t.to_string(),
+        (None | Some(Value::Null), None) => return Err("missing type".into()),
+        (Some(_), _) => return Err("type must be a string".into()),
+    };
+    if !["track", "identify", "page", "screen", "group", "alias"].contains(&kind.as_str()) {
+        return Err(format!("unknown type '{kind}'"));
+    }
+    let event = match msg.get("event") {
+        Some(Value::String(e)) if !e.is_empty() => Some(e.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) if kind == "track" => {
+            return Err("missing event".into())
+        }
+        None | Some(Value::Null) => None,
+        Some(Value::String(_)) => None,
+        Some(_) => return Err("event must be a string".into()),
+    };
+    let message_id = match msg.get("messageId") {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => return Err("missing messageId".into()),
+        Some(_) => return Err("messageId must be a string".into()),
+    };
+    let (timestamp, timestamp_ms) = match msg.get("timestamp") {
+        Some(Value::String(t)) => {
+            parse_time(t).ok_or_else(|| format!("timestamp '{t}' is not an RFC 3339 timestamp"))?
+        }
+        None | Some(Value::Null) => return Err("missing timestamp".into()),
+        Some(_) => return Err("timestamp must be a string".into()),
+    };
+    let anonymous_id = id_field(msg, "anonymousId")?;
+    let user_id = id_field(msg, "userId")?;
+    if anonymous_id.is_none() && user_id.is_none() {
+        return Err("neither userId nor anonymousId".into());
+    }
+    let properties = match msg.get("properties") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::Object(p)) => Value::Object(p.clone()),
+        Some(_) => return Err("properties must be an object".into()),
+    };
+    let context = match msg.get("context") {
+        None | Some(Value::Null) => shared_context.map(|c| Value::Object(c.clone())),
+        Some(Value::Object(c)) => Some(Value::Object(c.clone())),
+        Some(_) => return Err("context must be an object".into()),
+    };
+    let ctx = context.as_ref();
+    Ok(Row {
+        message_id,
+        kind,
+        event,
+        anonymous_id,
+        user_id,
+        timestamp,
+        timestamp_ms,
+        os_name: text_at(ctx, &["os", "name"]).map(String::from),
+        os_arch: text_at(ctx, &["os", "arch"]).map(String::from),
+        app_name: text_at(ctx, &["app", "name"]).map(String::from),
+        app_build: text_at(ctx, &["app", "build"]).map(String::from),
+        command: properties
+            .get("command")
+            .and_then(Value::as_str)
+            .map(String::from),
+        properties: properties.to_string(),
+        sent_at: match msg.get("sentAt") {
+            Some(Value::String(s)) => parse_time(s).map(|(t, _)| t).or(sent_at),
+            _ => sent_at,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(items: &str) -> Result<Parsed, Rejection> {
+        parse_batch(format!("{{\"batch\":[{items}]}}").as_bytes())
+    }
+
+    #[test]
+    fn timestamps_with_offsets_and_fractions() {
+        for (input, want) in [
+            ("2026-11-25T16:02:03Z", "2026-11-25T16:02:03.000Z"),
+            ("2026-11-25T17:02:03.5+01:00", "2026-11-25T16:02:03.500Z"),
+            (
+                "2026-11-25T16:02:03.123456789-00:30",
+                "2026-11-25T16:32:03.123Z",
+            ),
+        ] {
+            assert_eq!(parse_time(input).unwrap().0, want);
+        }
+        assert!(parse_time("2026-11-25 16:02").is_none());
+    }
+
+    #[test]
+    fn reasons_are_precise() {
+        let ok = r#""type":"track","messageId":"m","timestamp":"2026-11-25T16:02:03Z","anonymousId":"a""#;
+        assert!(batch(&format!("{{{ok},\"event\":\"E\"}}")).is_ok());
+        let cases = [
+            (format!("{{{ok}}}"), "batch[0]: missing event"),
+            (r#"{"type":"track","event":"E","timestamp":"2026-11-25T16:02:03Z","anonymousId":"a"}"#.into(), "batch[0]: missing messageId"),
+            (r#"{"type":"track","event":"E","messageId":"m","anonymousId":"a"}"#.into(), "batch[0]: missing timestamp"),
+            (r#"{"type":"track","event":"E","messageId":"m","timestamp":"2026-11-25T16:02:03Z","userId":null}"#.into(), "batch[0]: neither userId nor anonymousId"),
+            (r#"{"type":"track","event":"E","messageId":"m","timestamp":"yesterday","anonymousId":"a"}"#.into(), "batch[0]: timestamp 'yesterday' is not an RFC 3339 timestamp"),
+            (format!("{{{ok},\"event\":\"E\",\"properties\":[]}}"), "batch[0]: properties must be an object"),
+            (format!("{{{ok},\"event\":5}}"), "batch[0]: event must be a string"),
+        ];
+        for (item, reason) in cases {
+            assert_eq!(
+                batch(&item).unwrap_err(),
+                Rejection::Malformed(reason.into()),
+                "{item}"
+            );
+        }
+    }
+}
