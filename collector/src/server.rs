@@ -58,7 +58,7 @@ fn basic_user(headers: &HeaderMap) -> Option<String> {
     )
 }
 
-fn decoded_body(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Response> {
+fn decoded_body(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, String> {
     let gzip = headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
@@ -90,7 +90,7 @@ async fn handle(
     }
     let bytes = match decoded_body(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(why) => return answer(StatusCode::BAD_REQUEST, &why),
     };
     let parsed = match parse(&bytes) {
         Ok(p) => p,

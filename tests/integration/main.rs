@@ -4,6 +4,7 @@
 mod capture;
 mod consent;
 mod delivery;
+mod end_to_end;
 mod forwarding;
 mod install;
 mod pty;
