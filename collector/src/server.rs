@@ -68,12 +68,9 @@ fn decoded_body(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, String> {
     }
     let mut out = Vec::new();
     let mut reader = flate2::read::GzDecoder::new(&body[..]).take(MAX_BATCH_BYTES as u64 + 1);
-    reader.read_to_end(&mut out).map_err(|e| {
-        answer(
-            StatusCode::BAD_REQUEST,
-            &format!("body is not valid gzip: {e}"),
-        )
-    })?;
+    reader
+        .read_to_end(&mut out)
+        .map_err(|e| format!("body is not valid gzip: {e}"))?;
     Ok(out)
 }
 
