@@ -3,8 +3,20 @@
 -- end exclusive). It expects one table, `tracks` (see schema.sql), with the
 -- columns: type, event_text, anonymous_id, user_id, timestamp_ms,
 -- context_os_name, context_app_build, command. A machine is
--- COALESCE(anonymous_id, user_id). Dialect: SQLite (date() below is the only
--- function to translate for another warehouse).
+-- COALESCE(anonymous_id, user_id); weeks start on Monday (UTC). Dialect:
+-- SQLite (date() is the only function to translate for another warehouse).
+-- Rows seen on fewer than K machines are then dropped and counted.
+--
+-- cfdev-collector itself runs only the "rows" statement and aggregates in
+-- one pass (a 1M-event quarter in well under the 2 s budget); the statements
+-- after it are the same report in SQL, for a warehouse. A test runs both on
+-- the same data and requires identical results.
+
+-- name: rows
+SELECT event_text, COALESCE(anonymous_id, user_id), COALESCE(context_os_name, 'unknown'),
+       COALESCE(context_app_build, 'unknown'), COALESCE(command, 'unknown'), timestamp_ms
+FROM tracks
+WHERE timestamp_ms >= :start_ms AND timestamp_ms < :end_ms AND type = 'track';
 
 -- name: quarter
 CREATE TEMP TABLE quarter AS

@@ -18,4 +18,7 @@ CREATE TABLE IF NOT EXISTS tracks (
     sent_at          TEXT,
     received_at      TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tracks_by_time ON tracks (timestamp_ms);
+-- Covers the report: a quarter's rows are read from this index alone.
+CREATE INDEX IF NOT EXISTS tracks_report ON tracks (
+    timestamp_ms, type, event_text, anonymous_id, user_id,
+    context_os_name, context_app_build, command);

@@ -3,7 +3,9 @@
 //! present/absent/null with an `anonymousId`), rejects the rest with a
 //! precise reason. Only this module decides what a valid message is.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// Segment's own limits.
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
@@ -48,36 +50,50 @@ fn malformed(msg: impl Into<String>) -> Rejection {
     Rejection::Malformed(msg.into())
 }
 
-fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Rejection> {
+fn too_large(body: &[u8]) -> Result<(), Rejection> {
     if body.len() > MAX_BATCH_BYTES {
         return Err(Rejection::TooLarge(format!(
             "body is {} bytes; the limit is {MAX_BATCH_BYTES}",
             body.len()
         )));
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(malformed("body must be a JSON object")),
+    Ok(())
+}
+
+/// The top level is read with raw values so each message is parsed once,
+/// from its own bytes, and its size is the size it had on the wire.
+fn parse_top(body: &[u8]) -> Result<HashMap<String, &RawValue>, Rejection> {
+    too_large(body)?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
+    match serde_json::from_str::<HashMap<String, &RawValue>>(text) {
+        Ok(map) => Ok(map),
+        Err(e) if e.is_data() => Err(malformed("body must be a JSON object")),
         Err(e) => Err(malformed(format!("body is not valid JSON: {e}"))),
     }
 }
 
-fn write_key_of(map: &Map<String, Value>) -> Option<String> {
+fn write_key_of(map: &HashMap<String, &RawValue>) -> Option<String> {
     map.get("writeKey")
-        .and_then(Value::as_str)
-        .map(String::from)
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+}
+
+fn value_of(raw: Option<&&RawValue>) -> Option<Value> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
 /// `POST /v1/batch`: `{"batch":[…], "sentAt": …, "context": …}`.
 pub fn parse_batch(body: &[u8]) -> Result<Parsed, Rejection> {
-    let map = parse_body(body)?;
-    let batch = match map.get("batch") {
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(malformed("batch must be an array")),
+    let top = parse_top(body)?;
+    let batch: Vec<&RawValue> = match top.get("batch") {
+        Some(raw) => {
+            serde_json::from_str(raw.get()).map_err(|_| malformed("batch must be an array"))?
+        }
         None => return Err(malformed("missing batch")),
     };
-    let sent_at = optional_time(map.get("sentAt"), "sentAt")?;
-    let shared_context = map.get("context").and_then(Value::as_object);
+    let sent_at = optional_time(value_of(top.get("sentAt")).as_ref(), "sentAt")?;
+    let shared_context = value_of(top.get("context"));
+    let shared_context = shared_context.as_ref().and_then(Value::as_object);
     let mut rows = Vec::with_capacity(batch.len());
     for (i, item) in batch.iter().enumerate() {
         let where_ = format!("batch[{i}]");
@@ -88,25 +104,26 @@ pub fn parse_batch(body: &[u8]) -> Result<Parsed, Rejection> {
     }
     Ok(Parsed {
         rows,
-        write_key: write_key_of(&map),
+        write_key: write_key_of(&top),
     })
 }
 
 /// `POST /v1/track`: one message, type implied.
 pub fn parse_track(body: &[u8]) -> Result<Parsed, Rejection> {
-    let map = parse_body(body)?;
-    let value = Value::Object(map);
-    check_size(&value, "message")?;
-    let sent_at = optional_time(value.get("sentAt"), "sentAt")?;
-    let row = message(&value, Some("track"), None, sent_at).map_err(malformed)?;
+    let top = parse_top(body)?;
+    let raw: &RawValue = serde_json::from_slice(body)
+        .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
+    check_size(raw, "message")?;
+    let sent_at = optional_time(value_of(top.get("sentAt")).as_ref(), "sentAt")?;
+    let row = message(raw, Some("track"), None, sent_at).map_err(malformed)?;
     Ok(Parsed {
         rows: vec![row],
-        write_key: write_key_of(value.as_object().expect("object")),
+        write_key: write_key_of(&top),
     })
 }
 
-fn check_size(item: &Value, where_: &str) -> Result<(), Rejection> {
-    let len = item.to_string().len();
+fn check_size(item: &RawValue, where_: &str) -> Result<(), Rejection> {
+    let len = item.get().len();
     if len > MAX_EVENT_BYTES {
         return Err(Rejection::TooLarge(format!(
             "{where_} is {len} bytes; the limit per event is {MAX_EVENT_BYTES}"
@@ -155,12 +172,13 @@ fn text_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
 }
 
 fn message(
-    item: &Value,
+    item: &RawValue,
     implied_type: Option<&str>,
     shared_context: Option<&Map<String, Value>>,
     sent_at: Option<String>,
 ) -> Result<Row, String> {
-    let msg = item.as_object().ok_or("must be a JSON object")?;
+    let mut msg: Map<String, Value> =
+        serde_json::from_str(item.get()).map_err(|_| "must be a JSON object")?;
     let kind = match (msg.get("type"), implied_type) {
         (Some(Value::String(t)), _) => t.clone(),
         (None | Some(Value::Null), Some(t)) => t.to_string(),
@@ -191,22 +209,23 @@ fn message(
         None | Some(Value::Null) => return Err("missing timestamp".into()),
         Some(_) => return Err("timestamp must be a string".into()),
     };
-    let anonymous_id = id_field(msg, "anonymousId")?;
-    let user_id = id_field(msg, "userId")?;
+    let anonymous_id = id_field(&msg, "anonymousId")?;
+    let user_id = id_field(&msg, "userId")?;
     if anonymous_id.is_none() && user_id.is_none() {
         return Err("neither userId nor anonymousId".into());
     }
-    let properties = match msg.get("properties") {
+    let properties = match msg.remove("properties") {
         None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(Value::Object(p)) => Value::Object(p.clone()),
+        Some(p @ Value::Object(_)) => p,
         Some(_) => return Err("properties must be an object".into()),
     };
-    let context = match msg.get("context") {
-        None | Some(Value::Null) => shared_context.map(|c| Value::Object(c.clone())),
-        Some(Value::Object(c)) => Some(Value::Object(c.clone())),
+    let own_context = match msg.remove("context") {
+        None | Some(Value::Null) => None,
+        Some(c @ Value::Object(_)) => Some(c),
         Some(_) => return Err("context must be an object".into()),
     };
-    let ctx = context.as_ref();
+    let shared = shared_context.map(|c| Value::Object(c.clone()));
+    let ctx = own_context.as_ref().or(shared.as_ref());
     Ok(Row {
         message_id,
         kind,

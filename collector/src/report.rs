@@ -45,7 +45,7 @@ impl Quarter {
         })
     }
 
-    fn ms(date: NaiveDate) -> i64 {
+    pub fn ms(date: NaiveDate) -> i64 {
         date.and_hms_opt(0, 0, 0)
             .expect("midnight")
             .and_utc()
@@ -89,8 +89,8 @@ fn statements() -> Vec<(&'static str, String)> {
     out
 }
 
-pub fn build(conn: &Connection, quarter: &Quarter, min_machines: u64) -> rusqlite::Result<Report> {
-    let mut report = Report {
+fn empty_report(quarter: &Quarter, min_machines: u64) -> Report {
+    Report {
         quarter: quarter.clone(),
         min_machines,
         total_events: 0,
@@ -101,22 +101,156 @@ pub fn build(conn: &Connection, quarter: &Quarter, min_machines: u64) -> rusqlit
         errors_by_command: vec![],
         weekly: vec![],
         suppressed: 0,
-    };
+    }
+}
+
+fn bounds(quarter: &Quarter) -> (i64, i64) {
+    (Quarter::ms(quarter.start), Quarter::ms(quarter.end))
+}
+
+/// Drops rows seen on fewer than K machines, counting them.
+fn keep(lines: Vec<Line>, min_machines: u64, suppressed: &mut u64) -> Vec<Line> {
+    let (kept, dropped): (Vec<Line>, Vec<Line>) =
+        lines.into_iter().partition(|l| l.machines >= min_machines);
+    *suppressed += dropped.len() as u64;
+    kept
+}
+
+/// Count and distinct machines (interned as integers) per key.
+#[derive(Default)]
+struct Tally(std::collections::HashMap<String, (u64, std::collections::HashSet<u32>)>);
+
+impl Tally {
+    fn add(&mut self, key: &str, machine: u32) {
+        let entry = match self.0.get_mut(key) {
+            Some(e) => e,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        entry.0 += 1;
+        entry.1.insert(machine);
+    }
+
+    /// Count descending, then key (weeks: chronological).
+    fn lines(self, chronological: bool) -> Vec<Line> {
+        let mut lines: Vec<Line> = self
+            .0
+            .into_iter()
+            .map(|(key, (count, m))| Line {
+                key,
+                count,
+                machines: m.len() as u64,
+            })
+            .collect();
+        if chronological {
+            lines.sort_by(|a, b| a.key.cmp(&b.key));
+        } else {
+            lines.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+        }
+        lines
+    }
+}
+
+/// Monday (UTC) of the week containing `ms`, as YYYY-MM-DD.
+fn week_of(ms: i64) -> String {
+    let day = ms.div_euclid(86_400_000);
+    let monday = day - (day + 3).rem_euclid(7); // 1970-01-01 was a Thursday
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(monday)))
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+/// The report, in one pass over the quarter's rows (the "rows" statement).
+pub fn build(conn: &Connection, quarter: &Quarter, min_machines: u64) -> rusqlite::Result<Report> {
+    let sql = statements()
+        .into_iter()
+        .find(|(n, _)| *n == "rows")
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    let (start_ms, end_ms) = bounds(quarter);
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows =
+        stmt.query(rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms })?;
+    let mut machine_ids: std::collections::HashMap<String, u32> = Default::default();
+    let (mut events, mut by_os, mut by_build, mut errors) = (
+        Tally::default(),
+        Tally::default(),
+        Tally::default(),
+        Tally::default(),
+    );
+    let mut weeks: std::collections::HashMap<i64, (u64, std::collections::HashSet<u32>)> =
+        Default::default();
+    let mut total = 0u64;
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| -> rusqlite::Result<&str> {
+            Ok(row.get_ref(i)?.as_str_or_null()?.unwrap_or("unknown"))
+        };
+        let key = text(1)?;
+        let next_id = machine_ids.len() as u32;
+        let machine = match machine_ids.get(key) {
+            Some(id) => *id,
+            None => *machine_ids.entry(key.to_string()).or_insert(next_id),
+        };
+        let event = text(0)?;
+        events.add(event, machine);
+        by_os.add(text(2)?, machine);
+        by_build.add(text(3)?, machine);
+        if event == "Error" {
+            errors.add(text(4)?, machine);
+        }
+        let ms: i64 = row.get(5)?;
+        let day = ms.div_euclid(86_400_000);
+        let entry = weeks.entry(day - (day + 3).rem_euclid(7)).or_default();
+        entry.0 += 1;
+        entry.1.insert(machine);
+        total += 1;
+    }
+    let mut report = empty_report(quarter, min_machines);
+    report.total_events = total;
+    report.machines = machine_ids.len() as u64;
+    let mut weekly: Vec<Line> = weeks
+        .into_iter()
+        .map(|(monday, (count, m))| Line {
+            key: week_of(monday * 86_400_000),
+            count,
+            machines: m.len() as u64,
+        })
+        .collect();
+    weekly.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut s = 0;
+    report.events = keep(events.lines(false), min_machines, &mut s);
+    report.by_os = keep(by_os.lines(false), min_machines, &mut s);
+    report.by_build = keep(by_build.lines(false), min_machines, &mut s);
+    report.errors_by_command = keep(errors.lines(false), min_machines, &mut s);
+    report.weekly = keep(weekly, min_machines, &mut s);
+    report.suppressed = s;
+    Ok(report)
+}
+
+/// The same report computed by the SQL statements (the warehouse path).
+pub fn build_with_sql(
+    conn: &Connection,
+    quarter: &Quarter,
+    min_machines: u64,
+) -> rusqlite::Result<Report> {
+    let mut report = empty_report(quarter, min_machines);
+    let (start_ms, end_ms) = bounds(quarter);
     conn.execute_batch("PRAGMA temp_store = MEMORY; DROP TABLE IF EXISTS temp.quarter;")?;
     for (name, sql) in statements() {
-        if name == "quarter" {
-            conn.execute(
-                &sql,
-                rusqlite::named_params! {
-                    ":start_ms": Quarter::ms(quarter.start),
-                    ":end_ms": Quarter::ms(quarter.end),
-                },
-            )?;
-            continue;
-        }
-        if name == "cleanup" {
-            conn.execute_batch(&sql)?;
-            continue;
+        match name {
+            "rows" => continue,
+            "quarter" => {
+                conn.execute(
+                    &sql,
+                    rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms },
+                )?;
+                continue;
+            }
+            "cleanup" => {
+                conn.execute_batch(&sql)?;
+                continue;
+            }
+            _ => {}
         }
         let mut stmt = conn.prepare(&sql)?;
         if name == "totals" {
@@ -137,9 +271,7 @@ pub fn build(conn: &Connection, quarter: &Quarter, min_machines: u64) -> rusqlit
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let (kept, dropped): (Vec<Line>, Vec<Line>) =
-            lines.into_iter().partition(|l| l.machines >= min_machines);
-        report.suppressed += dropped.len() as u64;
+        let kept = keep(lines, min_machines, &mut report.suppressed);
         match name {
             "events" => report.events = kept,
             "by_os" => report.by_os = kept,
@@ -400,6 +532,19 @@ pub fn quarter_of(date: NaiveDate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let ms = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis()
+        };
+        assert_eq!(week_of(ms("2026-11-23T00:00:00Z")), "2026-11-23");
+        assert_eq!(week_of(ms("2026-11-29T23:59:59Z")), "2026-11-23");
+        assert_eq!(week_of(ms("2026-11-30T00:00:00Z")), "2026-11-30");
+        assert_eq!(week_of(ms("1969-12-31T12:00:00Z")), "1969-12-29");
+    }
 
     #[test]
     fn quarter_bounds() {
