@@ -305,7 +305,10 @@ enum Answer {
     },
 }
 
-fn post(endpoint: &Endpoint, batch: &[&Value], deadline: Instant) -> Answer {
+/// One event as spooled: its messageId and its JSON line, sent verbatim.
+type Item<'a> = (&'a str, &'a str);
+
+fn post(endpoint: &Endpoint, batch: &[Item], deadline: Instant) -> Answer {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Answer::Retry {
@@ -313,7 +316,19 @@ fn post(endpoint: &Endpoint, batch: &[&Value], deadline: Instant) -> Answer {
             after: None,
         };
     }
-    let body = json!({ "batch": batch, "sentAt": crate::event::now_timestamp() }).to_string();
+    let mut body =
+        String::with_capacity(batch.iter().map(|(_, raw)| raw.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"batch\":[");
+    for (i, (_, raw)) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(raw);
+    }
+    body.push_str(&format!(
+        "],\"sentAt\":\"{}\"}}",
+        crate::event::now_timestamp()
+    ));
     let mut request = attohttpc::post(endpoint.batch_url())
         .connect_timeout(CONNECT_TIMEOUT.min(remaining))
         .read_timeout(REQUEST_TIMEOUT.min(remaining))
@@ -357,18 +372,13 @@ fn post(endpoint: &Endpoint, batch: &[&Value], deadline: Instant) -> Answer {
 /// the spool. Returns a retryable failure, if one stopped it.
 fn send(
     endpoint: &Endpoint,
-    batch: &[&Value],
+    batch: &[Item],
     deadline: Instant,
     done: &mut HashSet<String>,
     report: &mut Report,
 ) -> Option<(String, Option<u64>)> {
-    let ids = |events: &[&Value]| -> Vec<String> {
-        events
-            .iter()
-            .filter_map(|e| e.get("messageId").and_then(Value::as_str))
-            .map(String::from)
-            .collect()
-    };
+    let ids =
+        |events: &[Item]| -> Vec<String> { events.iter().map(|(id, _)| id.to_string()).collect() };
     match post(endpoint, batch, deadline) {
         Answer::Accepted => {
             report.delivered += batch.len() as u64;
@@ -421,24 +431,41 @@ fn deliver(
             break;
         }
         let mut done = HashSet::new();
-        let mut batch: Vec<&Value> = Vec::new();
-        let mut size = 64;
-        for (event, raw) in contents.events.iter().zip(&contents.raw) {
-            if raw.len() > MAX_EVENT_BYTES {
-                oversize += 1;
-                if let Some(id) = event.get("messageId").and_then(Value::as_str) {
+        let items: Vec<(&str, &str)> = contents
+            .events
+            .iter()
+            .zip(&contents.raw)
+            .map(|(event, raw)| {
+                (
+                    event
+                        .get("messageId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    raw.as_str(),
+                )
+            })
+            .collect();
+        let mut next = 0;
+        while next < items.len() && retry.is_none() && Instant::now() < deadline {
+            let mut batch: Vec<(&str, &str)> = Vec::new();
+            let mut size = 64;
+            while let Some(&(id, raw)) = items.get(next) {
+                if raw.len() > MAX_EVENT_BYTES {
+                    oversize += 1;
                     done.insert(id.to_string());
+                    next += 1;
+                    continue;
                 }
-                continue;
+                if size + raw.len() + 1 > MAX_BATCH_BYTES {
+                    break;
+                }
+                size += raw.len() + 1;
+                batch.push((id, raw));
+                next += 1;
             }
-            if size + raw.len() + 1 > MAX_BATCH_BYTES {
-                break;
+            if !batch.is_empty() {
+                retry = send(endpoint, &batch, deadline, &mut done, &mut report);
             }
-            size += raw.len() + 1;
-            batch.push(event);
-        }
-        if !batch.is_empty() {
-            retry = send(endpoint, &batch, deadline, &mut done, &mut report);
         }
         let progressed = !done.is_empty();
         if progressed {
