@@ -308,15 +308,19 @@ pub fn status_report(paths: &StatePaths) -> Value {
     })
 }
 
+/// Creates and writes a small probe file: catches a read-only or full disk.
 fn check_writable(paths: &StatePaths) -> std::io::Result<()> {
+    use std::io::Write;
     crate::fsutil::ensure_private_dir(&paths.spool_dir())?;
     let probe = paths
         .spool_dir()
         .join(format!(".probe-{}", std::process::id()));
-    crate::fsutil::private_options()
+    let result = crate::fsutil::private_options()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&probe)?;
-    std::fs::remove_file(probe)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(&[b'\n'; 4096]).and_then(|()| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    result
 }

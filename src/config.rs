@@ -7,6 +7,9 @@ use crate::fsutil;
 use serde_json::{Map, Value};
 use std::path::Path;
 
+/// Our config is a few hundred bytes; anything this large is not ours.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     fields: Map<String, Value>,
@@ -20,11 +23,22 @@ impl Config {
     /// Missing file: a fresh install. Unreadable or corrupt: an error the
     /// caller treats as "undecided" (nothing captured) and reports.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        // Bounded: a huge file here must not slow every cf call down.
+        let read = std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes));
+        match read {
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
-        };
+        }
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError(format!(
+                "{} is larger than {MAX_CONFIG_BYTES} bytes",
+                path.display()
+            )));
+        }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(fields)) => Ok(Config { fields }),
             Ok(_) => Err(ConfigError(format!(

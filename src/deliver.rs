@@ -82,6 +82,13 @@ fn interval() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Whether a backoff is in force. A retry time further ahead than any
+/// backoff we set means the clock jumped back: it is ignored, not obeyed.
+fn backing_off(paths: &StatePaths, now: SystemTime) -> bool {
+    let limit = now + Duration::from_secs(MAX_BACKOFF_SECS + 60);
+    fsutil::mtime(&paths.retry_stamp()).is_some_and(|t| t > now && t <= limit)
+}
+
 /// Hot path, after an event was spooled: a couple of stats decide whether a
 /// background delivery is due; if so it is started detached and we return.
 pub fn start_background_if_due(paths: &StatePaths, config: &Config, pending: u64) {
@@ -89,7 +96,7 @@ pub fn start_background_if_due(paths: &StatePaths, config: &Config, pending: u64
         return;
     }
     let now = SystemTime::now();
-    if fsutil::mtime(&paths.retry_stamp()).is_some_and(|t| t > now) {
+    if backing_off(paths, now) {
         return;
     }
     let interval = interval();
@@ -409,7 +416,7 @@ fn deliver(
 ) -> Report {
     let mut report = Report::default();
     let now = SystemTime::now();
-    if !ignore_backoff && fsutil::mtime(&paths.retry_stamp()).is_some_and(|t| t > now) {
+    if !ignore_backoff && backing_off(paths, now) {
         return report;
     }
     let _ = fsutil::touch_at(&paths.last_attempt_stamp(), now);

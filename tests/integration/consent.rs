@@ -5,11 +5,6 @@ use crate::pty::run_on_pty;
 use crate::util::*;
 use serde_json::Value;
 
-fn status(sb: &Sandbox) -> Value {
-    serde_json::from_slice(&run_ok(sb.shim().args(["telemetry", "status", "--json"])).stdout)
-        .unwrap()
-}
-
 #[test]
 fn shim_commands_store_the_choice() {
     let sb = Sandbox::new();

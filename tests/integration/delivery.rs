@@ -4,7 +4,6 @@
 use crate::server::{Reply, Server};
 use crate::util::*;
 use base64::Engine;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -42,32 +41,6 @@ fn pending_ids(sb: &Sandbox) -> Vec<String> {
         .iter()
         .map(|e| e["messageId"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn status(sb: &Sandbox) -> Value {
-    serde_json::from_slice(&run_ok(sb.shim().args(["telemetry", "status", "--json"])).stdout)
-        .unwrap()
-}
-
-/// Background delivery processes belonging to this sandbox.
-fn deliveries_running(sb: &Sandbox) -> usize {
-    let marker = format!("CFDEV_SHIM_HOME={}", sb.state().display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        })
-        .filter(|e| {
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains("__deliver")
-                && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-        })
-        .count()
 }
 
 #[test]

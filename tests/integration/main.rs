@@ -5,6 +5,7 @@ mod capture;
 mod consent;
 mod delivery;
 mod end_to_end;
+mod faults;
 mod forwarding;
 mod install;
 mod pty;

@@ -34,6 +34,12 @@ pub enum Reply {
     Status(u16, Vec<(String, String)>),
     /// Read the request, then never answer (until the client gives up).
     Hang,
+    /// Close the connection without answering.
+    Reset,
+    /// Answer bytes that are not HTTP.
+    Garbage,
+    /// A valid 200, one byte per 500 ms.
+    Trickle,
 }
 
 type Script = Box<dyn Fn(usize, &Request) -> Reply + Send + Sync>;
@@ -164,7 +170,7 @@ fn serve(
     let reply = script(n, &request);
     if (200..300).contains(&match &reply {
         Reply::Status(c, _) => *c,
-        Reply::Hang => 0,
+        _ => 0,
     }) {
         if let Some(batch) = request.json()["batch"].as_array() {
             accepted.lock().unwrap().extend(batch.iter().cloned());
@@ -174,6 +180,20 @@ fn serve(
     match reply {
         Reply::Hang => {
             std::thread::sleep(Duration::from_secs(120));
+        }
+        Reply::Reset => {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        Reply::Garbage => {
+            let _ = stream.write_all(b"\x00\xffnot http at all\r\n\r\n");
+        }
+        Reply::Trickle => {
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}" {
+                if stream.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
         }
         Reply::Status(code, headers) => {
             let mut response =

@@ -144,6 +144,17 @@ impl Sandbox {
             .collect()
     }
 
+    /// Events in the spool, skipping lines that are not JSON.
+    pub fn events_lossy(&self) -> Vec<Value> {
+        let Ok(bytes) = std::fs::read(self.spool_file()) else {
+            return Vec::new();
+        };
+        bytes
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect()
+    }
+
     pub fn event_names(&self) -> Vec<String> {
         self.events()
             .iter()
@@ -259,4 +270,31 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `cfdev-shim telemetry status --json`.
+pub fn status(sb: &Sandbox) -> Value {
+    serde_json::from_slice(&run_ok(sb.shim().args(["telemetry", "status", "--json"])).stdout)
+        .unwrap()
+}
+
+/// Background delivery processes belonging to this sandbox.
+pub fn deliveries_running(sb: &Sandbox) -> usize {
+    let marker = format!("CFDEV_SHIM_HOME={}", sb.state().display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains("__deliver")
+                && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        })
+        .count()
 }
