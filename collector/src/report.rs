@@ -460,10 +460,14 @@ fn trend_chart(lines: &[Line]) -> String {
     for (i, l) in lines.iter().enumerate() {
         svg.push_str(&format!(
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" class=\"dot\"><title>{}: {}</title></circle>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"value\">{}</text>\
              <text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" class=\"tick\">{}</text>\n",
             x(i),
             y(l.count),
             esc(&l.key),
+            l.count,
+            x(i),
+            y(l.count) - 8.0,
             l.count,
             x(i),
             h - pad + 16.0,

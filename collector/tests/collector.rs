@@ -632,3 +632,82 @@ fn official_segment_python_library_is_accepted() {
         .unwrap();
     assert_eq!(tracks, 20);
 }
+
+/// The HTML report as a real browser parses it: headless Chromium's DOM has
+/// one bar per event row and the weekly line. CI installs Chromium (.ci/run).
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {b}"))
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
+        eprintln!("note: no chromium here; the browser check is not exercised");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let c = Collector::start(&db, &[]);
+    let names = ["App Created", "Error", "Stop"];
+    let events: Vec<Value> = (0..30)
+        .map(|i| {
+            let day = format!("2026-10-{:02}T10:00:00Z", 1 + i % 20);
+            event(
+                &format!("h{i}"),
+                names[i % 3],
+                &format!("m{}", i % 6),
+                &day,
+                "linux",
+                "b",
+                "push",
+            )
+        })
+        .collect();
+    assert_eq!(post(&c.addr, "/v1/batch", &[], &batch(&events)).status, 200);
+    let html = dir.path().join("report.html");
+    let out = Command::new(BIN)
+        .args([
+            "report",
+            "--quarter",
+            "2026-Q4",
+            "--format",
+            "html",
+            "--min-machines",
+            "1",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--out")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let profile = dir.path().join("profile");
+    let dom = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(dom.matches("<rect").count(), 3, "one bar per event:\n{dom}");
+    assert_eq!(dom.matches("<polyline").count(), 1);
+    assert!(dom.contains("cfdev-shim usage report — 2026-Q4"));
+    assert!(!dom.contains("<script"));
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The collector binary of this workspace, built on demand.
-fn collector_binary() -> PathBuf {
+pub fn collector_binary() -> PathBuf {
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -25,21 +25,18 @@ fn collector_binary() -> PathBuf {
     PathBuf::from(SHIM).with_file_name("cfdev-collector")
 }
 
-#[test]
-fn wrapper_to_collector_to_report() {
-    let collector = collector_binary();
-    let sb = Sandbox::new();
-    let db = sb.path("events.db");
-    let mut server = Command::new(&collector)
+/// Starts `cfdev-collector serve` on a free loopback port: (process, URL).
+pub fn start_collector(db: &std::path::Path, write_key: &str) -> (std::process::Child, String) {
+    let mut server = Command::new(collector_binary())
         .args([
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--write-key",
-            "demo-key",
+            write_key,
             "--db",
         ])
-        .arg(&db)
+        .arg(db)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -49,6 +46,15 @@ fn wrapper_to_collector_to_report() {
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    (server, url)
+}
+
+#[test]
+fn wrapper_to_collector_to_report() {
+    let collector = collector_binary();
+    let sb = Sandbox::new();
+    let db = sb.path("events.db");
+    let (mut server, url) = start_collector(&db, "demo-key");
 
     sb.telemetry_on();
     run_ok(

@@ -10,4 +10,5 @@ mod forwarding;
 mod install;
 mod pty;
 mod server;
+mod soak;
 mod util;
