@@ -109,7 +109,11 @@ async fn handle(
 /// Compares keys in time independent of where they differ.
 fn same_key(known: &str, given: &str) -> bool {
     known.len() == given.len()
-        && known.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        && known
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// Without an Authorization header the key can only be in the body; a body

@@ -179,31 +179,33 @@ fn exec_path_leaves_no_extra_process() {
 }
 
 #[test]
-fn spawn_path_relays_sigterm_to_cf() {
-    let sb = Sandbox::new();
-    sb.telemetry_on();
-    let mut child = sb
-        .cf()
-        .arg("logs")
-        .env("FAKE_CF_SLEEP_MS", "30000")
-        .spawn()
-        .unwrap();
-    wait_until("cf to start", Duration::from_secs(10), || {
-        !sb.calls().is_empty()
-    });
-    let cf_pid = sb.calls()[0].pid;
-    assert_ne!(cf_pid, child.id(), "spawn path runs cf as a child");
-    assert_eq!(sb.calls()[0].ppid, child.id());
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGTERM));
-    assert_ne!(
-        unsafe { libc::kill(cf_pid as i32, 0) },
-        0,
-        "cf must be gone"
-    );
-    assert_eq!(sb.event_names(), ["Error"]);
-    assert_eq!(sb.events()[0]["properties"]["signal"], "SIGTERM");
+fn spawn_path_relays_sigterm_and_sighup_to_cf() {
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
+        let sb = Sandbox::new();
+        sb.telemetry_on();
+        let mut child = sb
+            .cf()
+            .arg("logs")
+            .env("FAKE_CF_SLEEP_MS", "30000")
+            .spawn()
+            .unwrap();
+        wait_until("cf to start", Duration::from_secs(10), || {
+            !sb.calls().is_empty()
+        });
+        let cf_pid = sb.calls()[0].pid;
+        assert_ne!(cf_pid, child.id(), "spawn path runs cf as a child");
+        assert_eq!(sb.calls()[0].ppid, child.id());
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(sig), "{name}");
+        assert_ne!(
+            unsafe { libc::kill(cf_pid as i32, 0) },
+            0,
+            "{name}: cf must be gone"
+        );
+        assert_eq!(sb.event_names(), ["Error"]);
+        assert_eq!(sb.events()[0]["properties"]["signal"], name);
+    }
 }
 
 #[test]
