@@ -56,32 +56,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Opens a lock file, creating it (and its private directory) when missing.
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    let open = || {
+        private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            ensure_private_dir(path.parent().unwrap_or(Path::new(".")))?;
+            open()
+        }
+        other => other,
+    }
+}
+
 /// Opens (creating) a lock file and takes an exclusive lock on it.
 pub fn lock_exclusive(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent() {
-        ensure_private_dir(dir)?;
-    }
-    let file = private_options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let file = open_lock_file(path)?;
     file.lock()?;
     Ok(file)
 }
 
 /// Like `lock_exclusive` but gives up at once when someone else holds it.
 pub fn try_lock_exclusive(path: &Path) -> io::Result<Option<File>> {
-    if let Some(dir) = path.parent() {
-        ensure_private_dir(dir)?;
-    }
-    let file = private_options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let file = open_lock_file(path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),

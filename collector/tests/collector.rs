@@ -56,6 +56,14 @@ extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// A collector on a fresh database in a temp dir (kept alive by the guard).
+fn fresh(keys: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Collector) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let c = Collector::start(&db, keys);
+    (dir, db, c)
+}
+
 struct Reply {
     status: u16,
     body: String,
@@ -154,9 +162,7 @@ fn report(db: &std::path::Path, format: &str, k: u64) -> String {
 
 #[test]
 fn ingest_is_idempotent_by_message_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (_dir, db, c) = fresh(&[]);
     let e = |i: u32| {
         event(
             &format!("m{i}"),
@@ -192,9 +198,7 @@ fn ingest_is_idempotent_by_message_id() {
 
 #[test]
 fn accepts_what_segment_accepts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (_dir, db, c) = fresh(&[]);
     let items = json!([
         {"type": "track", "event": "E", "messageId": "x1", "userId": "u1", "timestamp": "2026-11-25T17:02:03+01:00"},
         {"type": "track", "event": "E", "messageId": "x2", "userId": null, "anonymousId": "a", "timestamp": "2026-11-25T16:02:03.123456Z", "extra": {"deep": [1, 2]}},
@@ -276,9 +280,7 @@ fn malformed_requests_get_precise_400s() {
 
 #[test]
 fn write_keys_are_enforced() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &["k1", "k2"]);
+    let (_dir, db, c) = fresh(&["k1", "k2"]);
     let body = batch(&[event(
         "m1",
         "E",
@@ -305,9 +307,7 @@ fn write_keys_are_enforced() {
 
 #[test]
 fn size_limits_give_413() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (_dir, db, c) = fresh(&[]);
     let mut big = event("m1", "E", "a", "2026-11-25T16:02:03Z", "linux", "b", "push");
     big["properties"]["pad"] = json!("x".repeat(33 * 1024));
     assert_eq!(post(&c.addr, "/v1/batch", &[], &batch(&[big])).status, 413);
@@ -332,9 +332,7 @@ fn size_limits_give_413() {
 
 #[test]
 fn gzip_bodies_are_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (_dir, db, c) = fresh(&[]);
     let body = batch(&[event(
         "g1",
         "E",
@@ -366,9 +364,7 @@ fn gzip_bodies_are_accepted() {
 
 #[test]
 fn accepted_data_survives_restart_and_kill() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (_dir, db, c) = fresh(&[]);
     let events: Vec<Value> = (0..50)
         .map(|i| {
             event(
@@ -401,9 +397,7 @@ fn accepted_data_survives_restart_and_kill() {
 /// expected report computed by plain counting here.
 #[test]
 fn report_matches_hand_computed_numbers_and_never_shows_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (_dir, db, c) = fresh(&[]);
     let machines: Vec<String> = (0..8)
         .map(|i| format!("{:064x}", 0xfeed_0000u64 + i))
         .collect();
@@ -605,9 +599,7 @@ fn official_segment_python_library_is_accepted() {
         eprintln!("note: segment-analytics-python not installed; skipping the library check");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &["py-key"]);
+    let (_dir, db, c) = fresh(&["py-key"]);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/segment_python.py"
@@ -651,9 +643,7 @@ fn html_report_renders_in_headless_chromium() {
         eprintln!("note: no chromium here; the browser check is not exercised");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, &[]);
+    let (dir, db, c) = fresh(&[]);
     let names = ["App Created", "Error", "Stop"];
     let events: Vec<Value> = (0..30)
         .map(|i| {
