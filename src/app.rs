@@ -213,7 +213,7 @@ fn dev_telemetry(
         }
     };
     match result {
-        Ok(line) => println!("{line}"),
+        Ok(line) => crate::outln!("{line}"),
         Err(e) => return fail(e),
     }
     if cfdev_plugin_installed() {

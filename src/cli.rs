@@ -115,7 +115,7 @@ fn telemetry(m: &ArgMatches) -> Result<(), ErrorKind> {
     };
     match choice {
         Some(consent) => {
-            println!("{}", set_consent(&paths, consent)?);
+            crate::outln!("{}", set_consent(&paths, consent)?);
             Ok(())
         }
         None => status(&paths, false),
@@ -132,7 +132,7 @@ fn set_endpoint(paths: &StatePaths, url: &str, write_key: Option<&str>) -> Resul
             paths.config_file().display()
         ))
     })?;
-    println!(
+    crate::outln!(
         "Events will be delivered to {}",
         Endpoint {
             base: url.into(),
@@ -152,7 +152,7 @@ fn show(paths: &StatePaths) -> Result<(), ErrorKind> {
         out.push_str(line);
         out.push('\n');
     }
-    print!("{out}");
+    write_stdout(&out);
     if contents.corrupt > 0 {
         eprintln!(
             "cfdev-shim: {} corrupt spool lines skipped (they will be dropped)",
@@ -165,14 +165,14 @@ fn show(paths: &StatePaths) -> Result<(), ErrorKind> {
 fn flush() -> Result<(), ErrorKind> {
     let paths = paths()?;
     let summary = deliver::flush(&paths).map_err(ErrorKind::Failed)?;
-    println!("{summary}");
+    crate::outln!("{summary}");
     Ok(())
 }
 
 fn status(paths: &StatePaths, as_json: bool) -> Result<(), ErrorKind> {
     let report = status_report(paths);
     if as_json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
@@ -220,7 +220,7 @@ fn status(paths: &StatePaths, as_json: bool) -> Result<(), ErrorKind> {
     for problem in report["problems"].as_array().into_iter().flatten() {
         lines.push(format!("problem: {}", s(problem)));
     }
-    println!("{}", lines.join("\n"));
+    crate::outln!("{}", lines.join("\n"));
     Ok(())
 }
 
@@ -323,4 +323,20 @@ fn check_writable(paths: &StatePaths) -> std::io::Result<()> {
         .and_then(|mut f| f.write_all(&[b'\n'; 4096]).and_then(|()| f.sync_all()));
     let _ = std::fs::remove_file(&probe);
     result
+}
+
+/// Writes our own command's output; a closed or broken stdout (`| head`)
+/// ends the output quietly instead of panicking.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `println!` for our own commands' output, via `write_stdout`.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
 }

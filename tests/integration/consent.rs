@@ -202,3 +202,34 @@ fn never_asks_without_a_terminal_or_in_ci() {
         .iter()
         .all(|f| !f.ends_with("events.jsonl")));
 }
+
+#[test]
+fn our_output_into_a_closed_pipe_is_quiet() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    sb.telemetry_on();
+    run_ok(sb.cf().arg("push"));
+    for args in [
+        &["telemetry", "status"][..],
+        &["telemetry", "show"],
+        &["--help"],
+    ] {
+        let mut cmd = sb.shim();
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // As under a shell that ignores SIGPIPE: the write fails with EPIPE.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.status.code().is_some(), "{args:?}: not killed");
+    }
+}
