@@ -23,6 +23,29 @@ fn timestamp(conn: usize, b: usize, e: usize) -> String {
     format!("2026-{month:02}-{dom:02}T{:02}:{:02}:{:02}.000Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// UUID-shaped and as random-looking as real v4 messageIds (a hash of the
+/// position), so inserts land all over the primary key, as in production.
+fn message_id(conn: usize, b: usize, e: usize) -> String {
+    let mut x = ((conn as u64) << 48) ^ ((b as u64) << 20) ^ e as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^= x >> 33;
+        x
+    };
+    let (a, b2) = (next(), next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b2 >> 48) & 0x3fff,
+        b2 & 0xffff_ffff_ffff
+    )
+}
+
 fn batch_body(conn: usize, b: usize, events: usize) -> String {
     let mut items = Vec::with_capacity(events);
     for e in 0..events {
@@ -31,12 +54,12 @@ fn batch_body(conn: usize, b: usize, events: usize) -> String {
         let name = names[(b + e) % names.len()];
         items.push(format!(
             concat!(
-                "{{\"type\":\"track\",\"event\":\"{}\",\"messageId\":\"c{}-b{}-e{}\",",
+                "{{\"type\":\"track\",\"event\":\"{}\",\"messageId\":\"{}\",",
                 "\"anonymousId\":\"{:064x}\",\"timestamp\":\"{}\",",
                 "\"properties\":{{\"command\":\"{}\",\"flags\":[\"-b\"]}},",
                 "\"context\":{{\"os\":{{\"name\":\"{}\",\"arch\":\"x86_64\"}},\"app\":{{\"name\":\"cfdev-shim\",\"build\":\"0.1.{}+abc\"}}}}}}"
             ),
-            name, conn, b, e, machine, timestamp(conn, b, e),
+            name, message_id(conn, b, e), machine, timestamp(conn, b, e),
             if name == "Error" { "apps" } else { "push" },
             ["linux", "macos", "windows"][machine % 3],
             machine % 4

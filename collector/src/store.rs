@@ -28,6 +28,16 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Room for the hot part of the messageId index: dedupe lookups of random
+    // IDs stay in memory (a fixed cap, so memory stays flat).
+    conn.pragma_update(None, "cache_size", -65536)?;
+    // Checkpoint every ~200 MB of WAL rather than every 4 MB: each random
+    // messageId index page is then copied back once per many commits
+    // (bench/collector: 34k -> 54-57k events/s). The WAL file keeps its size
+    // while running (cutting it back after each checkpoint cost 25%) and is
+    // emptied on shutdown.
+    conn.pragma_update(None, "wal_autocheckpoint", 50_000)?;
+
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
@@ -53,6 +63,11 @@ impl Store {
 }
 
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    write_until_closed(&mut conn, &rx);
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+fn write_until_closed(conn: &mut Connection, rx: &mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < 256 {
@@ -61,7 +76,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match insert_all(&mut conn, &jobs) {
+        match insert_all(conn, &jobs) {
             Ok(counts) => {
                 for (job, n) in jobs.into_iter().zip(counts) {
                     let _ = job.reply.send(Ok(n));
