@@ -260,10 +260,17 @@ pub fn status_report(paths: &StatePaths) -> Value {
     }
     let st = state::load(paths);
     if let Some(p) = st.get("last_problem") {
+        let at = p.get("at").and_then(Value::as_str).unwrap_or("?");
+        // A spool written after the problem shows recording works again.
+        let since = chrono::DateTime::parse_from_rfc3339(at).ok().and_then(|t| {
+            let written = crate::fsutil::mtime(&paths.spool_file())?;
+            (chrono::DateTime::<chrono::Utc>::from(written) > t)
+                .then_some("; events were recorded again since")
+        });
         problems.push(format!(
-            "{} (at {})",
+            "{} (at {at}{})",
             p.get("what").and_then(Value::as_str).unwrap_or("?"),
-            p.get("at").and_then(Value::as_str).unwrap_or("?")
+            since.unwrap_or("")
         ));
     }
     let mut dropped = serde_json::Map::new();

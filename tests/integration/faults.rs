@@ -208,6 +208,13 @@ fn spool_path_is_a_directory_or_a_symlink() {
         problems(&sb)
     );
     std::fs::remove_dir(sb.spool_file()).unwrap();
+    run_ok(sb.cf().arg("push"));
+    assert!(
+        problems(&sb).contains("events were recorded again since"),
+        "{}",
+        problems(&sb)
+    );
+    std::fs::remove_file(sb.spool_file()).unwrap();
     let victim = sb.path("victim");
     std::fs::write(&victim, "precious").unwrap();
     std::os::unix::fs::symlink(&victim, sb.spool_file()).unwrap();
