@@ -31,6 +31,10 @@ enum Command {
         /// Accepted write key (repeatable). None: no authentication.
         #[arg(long = "write-key")]
         write_keys: Vec<String>,
+        /// SQLite page cache in MB: the server's memory stays within this
+        /// plus a few MB.
+        #[arg(long, default_value_t = 64)]
+        cache_mb: u32,
     },
     /// Write the quarter's aggregate report.
     Report {
@@ -57,7 +61,8 @@ fn main() -> ExitCode {
             listen,
             db,
             write_keys,
-        } => serve(&listen, &db, write_keys),
+            cache_mb,
+        } => serve(&listen, &db, write_keys, cache_mb),
         Command::Report {
             db,
             quarter,
@@ -75,9 +80,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(listen: &str, db: &std::path::Path, write_keys: Vec<String>) -> Result<(), String> {
-    let (store, writer) =
-        store::Store::start(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+fn serve(
+    listen: &str,
+    db: &std::path::Path,
+    write_keys: Vec<String>,
+    cache_mb: u32,
+) -> Result<(), String> {
+    let (store, writer) = store::Store::start(db, cache_mb)
+        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -28,16 +28,12 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Room for the hot part of the messageId index: dedupe lookups of random
-    // IDs stay in memory (a fixed cap, so memory stays flat).
-    conn.pragma_update(None, "cache_size", -65536)?;
     // Checkpoint every ~200 MB of WAL rather than every 4 MB: each random
     // messageId index page is then copied back once per many commits
     // (bench/collector: 34k -> 54-57k events/s). The WAL file keeps its size
     // while running (cutting it back after each checkpoint cost 25%) and is
     // emptied on shutdown.
     conn.pragma_update(None, "wal_autocheckpoint", 50_000)?;
-
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
@@ -46,8 +42,15 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 impl Store {
     /// Opens the database and starts the writer. The thread ends when every
     /// `Store` clone is dropped, after finishing what it was given.
-    pub fn start(path: &Path) -> rusqlite::Result<(Store, std::thread::JoinHandle<()>)> {
+    /// `cache_mb` caps SQLite's page cache, and so the server's memory: room
+    /// for the hot part of the messageId index keeps dedupe lookups of random
+    /// IDs in memory (the default 64 MB: see BENCHMARKS.md).
+    pub fn start(
+        path: &Path,
+        cache_mb: u32,
+    ) -> rusqlite::Result<(Store, std::thread::JoinHandle<()>)> {
         let conn = open(path)?;
+        conn.pragma_update(None, "cache_size", -(i64::from(cache_mb) * 1024))?;
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::spawn(move || writer(conn, rx));
         Ok((Store { jobs: tx }, handle))

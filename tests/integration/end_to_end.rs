@@ -26,7 +26,11 @@ pub fn collector_binary() -> PathBuf {
 }
 
 /// Starts `cfdev-collector serve` on a free loopback port: (process, URL).
-pub fn start_collector(db: &std::path::Path, write_key: &str) -> (std::process::Child, String) {
+pub fn start_collector(
+    db: &std::path::Path,
+    write_key: &str,
+    extra: &[&str],
+) -> (std::process::Child, String) {
     let mut server = Command::new(collector_binary())
         .args([
             "serve",
@@ -37,6 +41,7 @@ pub fn start_collector(db: &std::path::Path, write_key: &str) -> (std::process::
             "--db",
         ])
         .arg(db)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -54,7 +59,7 @@ fn wrapper_to_collector_to_report() {
     let collector = collector_binary();
     let sb = Sandbox::new();
     let db = sb.path("events.db");
-    let (mut server, url) = start_collector(&db, "demo-key");
+    let (mut server, url) = start_collector(&db, "demo-key", &[]);
 
     sb.telemetry_on();
     run_ok(
