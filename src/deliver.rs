@@ -438,7 +438,7 @@ fn deliver(
             break;
         }
         let mut done = HashSet::new();
-        let items: Vec<(&str, &str)> = contents
+        let items: Vec<Item> = contents
             .events
             .iter()
             .zip(&contents.raw)
@@ -454,7 +454,7 @@ fn deliver(
             .collect();
         let mut next = 0;
         while next < items.len() && retry.is_none() && Instant::now() < deadline {
-            let mut batch: Vec<(&str, &str)> = Vec::new();
+            let mut batch: Vec<Item> = Vec::new();
             let mut size = 64;
             while let Some(&(id, raw)) = items.get(next) {
                 if raw.len() > MAX_EVENT_BYTES {
