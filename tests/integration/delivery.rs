@@ -360,3 +360,84 @@ fn flush_without_endpoint_explains() {
     let out = run_code(sb.shim().args(["telemetry", "endpoint", "not a url"]), 2);
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
+
+/// A copy of the wrapper, named `cf`, that the test can make unexecutable
+/// once it runs: the background deliverer is the same executable.
+fn wrapper_copy(sb: &Sandbox) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = sb.path("copy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("cf");
+    std::fs::copy(SHIM, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+fn make_unexecutable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+#[test]
+fn a_deliverer_that_cannot_be_executed_is_reported() {
+    let server = Server::ok();
+    let sb = on_with(&server);
+    let copy = wrapper_copy(&sb);
+    let mut child = sb
+        .command(&copy)
+        .args(["push", "a"])
+        .env("CFDEV_SHIM_FLUSH_INTERVAL", "0")
+        .env("CFDEV_SHIM_REAL_CF", sb.path("real/cf"))
+        // The fake cf waits for its stdin to close: the wrapper is running
+        // (exec done) and has not yet started the deliverer.
+        .env("FAKE_CF_READ_STDIN", "1")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    make_unexecutable(&copy);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "cf itself is unaffected");
+    let problems = status(&sb)["problems"].to_string();
+    assert!(
+        problems.contains("could not start background delivery")
+            && problems.contains("Permission denied"),
+        "{problems}"
+    );
+    assert_eq!(sb.events().len(), 1, "the event stays pending");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn the_deliverer_leaves_the_callers_directory_and_descriptors() {
+    let server = Server::start(|_, _| Reply::Hang);
+    let sb = on_with(&server);
+    let started = Instant::now();
+    // fd 3 is a copy of the captured stdout, inherited without close-on-exec:
+    // were it kept by the deliverer, this call would wait for it to exit.
+    let mut cmd = sb.command("/bin/sh");
+    cmd.args(["-c", "exec 3>&1; cf push a"])
+        .env("CFDEV_SHIM_FLUSH_INTERVAL", "0");
+    run_ok(&mut cmd);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    wait_until("the attempt", Duration::from_secs(10), || {
+        !server.requests().is_empty()
+    });
+    let pids = delivery_pids(&sb);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", pids[0])).unwrap();
+    assert_eq!(
+        cwd,
+        std::path::Path::new("/"),
+        "a umount must not be blocked"
+    );
+    let work = sb.path("work");
+    for fd in std::fs::read_dir(format!("/proc/{}/fd", pids[0])).unwrap() {
+        let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+        assert!(!target.starts_with(&work), "{target:?}");
+        assert!(!target.to_string_lossy().starts_with("pipe:"), "{target:?}");
+    }
+}

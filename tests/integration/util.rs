@@ -280,21 +280,22 @@ pub fn status(sb: &Sandbox) -> Value {
 
 /// Background delivery processes belonging to this sandbox.
 pub fn deliveries_running(sb: &Sandbox) -> usize {
+    delivery_pids(sb).len()
+}
+
+/// PIDs of the background delivery processes belonging to this sandbox.
+pub fn delivery_pids(sb: &Sandbox) -> Vec<u32> {
     let marker = format!("CFDEV_SHIM_HOME={}", sb.state().display());
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        })
-        .filter(|e| {
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains("__deliver")
-                && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+            (String::from_utf8_lossy(&cmd).contains("__deliver")
+                && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
+            .then_some(pid)
         })
-        .count()
+        .collect()
 }

@@ -16,9 +16,10 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Hidden argument that runs a background delivery.
-pub const BACKGROUND_COMMAND: &str = "__deliver";
-const FINAL_FLAG: &str = "--final";
+mod process;
+
+pub use process::BACKGROUND_COMMAND;
+use process::{spawn_detached, DeliveryLock, FINAL_FLAG};
 
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
@@ -117,49 +118,6 @@ pub fn start_background_if_due(paths: &StatePaths, config: &Config, pending: u64
     }
 }
 
-/// Starts `cfdev-shim __deliver [args]` in its own session with stdio on
-/// /dev/null and no inherited descriptors, so it never holds a terminal or a
-/// pipe that the caller waits on.
-fn spawn_detached(extra: &[&str]) -> std::io::Result<()> {
-    let exe = if cfg!(target_os = "linux") {
-        std::path::PathBuf::from("/proc/self/exe")
-    } else {
-        std::env::current_exe()?
-    };
-    let mut command = std::process::Command::new(exe);
-    command
-        .arg(BACKGROUND_COMMAND)
-        .args(extra)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            command.pre_exec(|| {
-                libc::setsid();
-                for sig in [
-                    libc::SIGINT,
-                    libc::SIGQUIT,
-                    libc::SIGTERM,
-                    libc::SIGHUP,
-                    libc::SIGPIPE,
-                ] {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
-                let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(256, 65536) as i32;
-                for fd in 3..max {
-                    libc::close(fd);
-                }
-                Ok(())
-            });
-        }
-    }
-    command.spawn().map(drop)
-}
-
 /// Entry of the detached delivery process.
 pub fn background_main(args: &[OsString]) -> crate::app::Outcome {
     let final_run = args.iter().any(|a| a == FINAL_FLAG);
@@ -182,7 +140,7 @@ pub fn background_main(args: &[OsString]) -> crate::app::Outcome {
     // Re-check after releasing the lock: events spooled while we held it
     // spawned deliveries that found the lock taken and left.
     loop {
-        let Ok(Some(lock)) = fsutil::try_lock_exclusive(&paths.delivery_lock()) else {
+        let Ok(Some(lock)) = DeliveryLock::try_acquire(&paths.delivery_lock()) else {
             break;
         };
         let report = deliver(&paths, &endpoint, deadline, false);
@@ -198,7 +156,11 @@ pub fn background_main(args: &[OsString]) -> crate::app::Outcome {
 /// Telemetry turned off: one short attempt to send what is pending (the
 /// `Telemetry Off` event included), then delete everything, whatever happened.
 pub fn final_delivery_then_clear(paths: &StatePaths) {
-    if Endpoint::from_paths(paths).is_none() || spawn_detached(&[FINAL_FLAG]).is_err() {
+    if Endpoint::from_paths(paths).is_none() {
+        return clear_all(paths);
+    }
+    if let Err(e) = spawn_detached(&[FINAL_FLAG]) {
+        state::note_problem(paths, &format!("could not start the final delivery: {e}"));
         clear_all(paths);
     }
 }
@@ -219,7 +181,7 @@ fn run_final(paths: &StatePaths) {
     });
     if let Some(endpoint) = Endpoint::from_paths(paths) {
         while Instant::now() < deadline {
-            if let Ok(Some(lock)) = fsutil::try_lock_exclusive(&paths.delivery_lock()) {
+            if let Ok(Some(lock)) = DeliveryLock::try_acquire(&paths.delivery_lock()) {
                 deliver(paths, &endpoint, deadline, true);
                 drop(lock);
                 break;
@@ -247,17 +209,14 @@ pub fn flush(paths: &StatePaths) -> Result<String, String> {
         };
     };
     let deadline = Instant::now() + BACKGROUND_LIMIT;
-    let lock = loop {
-        match fsutil::try_lock_exclusive(&paths.delivery_lock()) {
-            Ok(Some(lock)) => break lock,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => return Err("another delivery is still running".into()),
-            Err(e) => {
-                return Err(format!(
-                    "cannot lock {}: {e}",
-                    paths.delivery_lock().display()
-                ))
-            }
+    let lock = match DeliveryLock::acquire_within(&paths.delivery_lock(), BACKGROUND_LIMIT) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Err("another delivery is still running".into()),
+        Err(e) => {
+            return Err(format!(
+                "cannot lock {}: {e}",
+                paths.delivery_lock().display()
+            ))
         }
     };
     let report = deliver(paths, &endpoint, deadline, true);
