@@ -83,18 +83,6 @@ build() {
     || die "build failed"
 }
 
-real_cf_elsewhere() {
-  local IFS=:
-  for dir in $PATH; do
-    [ -n "$dir" ] || dir=.
-    [ "$(cd "$dir" 2>/dev/null && pwd -P)" = "$(cd "$bin" 2>/dev/null && pwd -P)" ] && continue
-    if [ -x "$dir/cf" ] && [ ! -d "$dir/cf" ] && ! cmp -s "$dir/cf" "$bin/cfdev-shim"; then
-      echo "$dir/cf"; return 0
-    fi
-  done
-  return 1
-}
-
 install() {
   build
   mkdir -p "$bin" "$prefix/shims"
@@ -128,7 +116,8 @@ install() {
   fi
 
   echo "Installed cfdev-shim $("$bin/cfdev-shim" --version | sed 's/^cfdev-shim //') into $bin (with a cf link)."
-  if real="$(real_cf_elsewhere)"; then
+  # The wrapper's own resolver, so install.sh reports what cf will really run.
+  if real="$("$bin/cfdev-shim" which-cf 2>/dev/null)"; then
     echo "Real cf found at $real: every cf command is forwarded to it unchanged."
   else
     echo "warning: no real cf found on PATH; install the cf CLI (or set CFDEV_SHIM_REAL_CF) before using cf." >&2

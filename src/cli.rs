@@ -12,7 +12,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{json, Value};
 use std::ffi::OsString;
 
-fn command() -> Command {
+/// Our own commands' definitions; public so that `examples/gen_docs.rs`
+/// derives the completions and man page from them outside the binary.
+pub fn command() -> Command {
     Command::new("cfdev-shim")
         .version(crate::event::BUILD)
         .about("Transparent cf CLI wrapper with opt-in, anonymous usage telemetry")
@@ -62,6 +64,11 @@ fn command() -> Command {
         .subcommand(Command::new("flush").about(
             "Deliver pending events now, in the foreground; exit 0 when nothing is left pending",
         ))
+        .subcommand(
+            Command::new("which-cf")
+                .hide(true)
+                .about("Print the real cf the wrapper would run (used by install.sh)"),
+        )
 }
 
 pub fn run(argv: Vec<OsString>) -> Outcome {
@@ -76,6 +83,7 @@ pub fn run(argv: Vec<OsString>) -> Outcome {
     let result = match matches.subcommand() {
         Some(("telemetry", sub)) => telemetry(sub),
         Some(("flush", _)) => flush(),
+        Some(("which-cf", _)) => which_cf(),
         _ => Err(ErrorKind::Usage(
             "unknown command; see cfdev-shim --help".into(),
         )),
@@ -166,6 +174,14 @@ fn flush() -> Result<(), ErrorKind> {
     let paths = paths()?;
     let summary = deliver::flush(&paths).map_err(ErrorKind::Failed)?;
     crate::outln!("{summary}");
+    Ok(())
+}
+
+/// The one resolver, asked from outside (as Volta's `which`): install.sh
+/// reports what the wrapper will really run instead of searching PATH itself.
+fn which_cf() -> Result<(), ErrorKind> {
+    let real = crate::resolve::real_cf(&crate::resolve::Guard::default())?;
+    crate::outln!("{}", real.display());
     Ok(())
 }
 

@@ -1,58 +1,12 @@
 //! `cfdev-collector serve …` and `cfdev-collector report …`.
 
+use cfdev_collector::cli::{Cli, Command};
 use cfdev_collector::{report, server, store};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-#[derive(Parser)]
-#[command(
-    name = "cfdev-collector",
-    version,
-    about = "Data store and quarterly report for cfdev-shim telemetry"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Ingest Segment batch/track calls into SQLite.
-    Serve {
-        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
-        #[arg(long)]
-        listen: String,
-        /// SQLite database file (created if missing).
-        #[arg(long)]
-        db: PathBuf,
-        /// Accepted write key (repeatable). None: no authentication.
-        #[arg(long = "write-key")]
-        write_keys: Vec<String>,
-        /// SQLite page cache in MB: the server's memory stays within this
-        /// plus a few MB.
-        #[arg(long, default_value_t = 64)]
-        cache_mb: u32,
-    },
-    /// Write the quarter's aggregate report.
-    Report {
-        #[arg(long)]
-        db: PathBuf,
-        /// Quarter such as 2026-Q4 (default: the current one).
-        #[arg(long)]
-        quarter: Option<String>,
-        #[arg(long, default_value = "md", value_parser = ["md", "csv", "json", "html"])]
-        format: String,
-        /// Rows seen on fewer machines are suppressed.
-        #[arg(long, default_value_t = 5)]
-        min_machines: u64,
-        /// Write to this file instead of stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

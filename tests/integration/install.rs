@@ -216,3 +216,33 @@ fn shell_snippets_route_cf_through_the_wrapper() {
     run_ok(sb.command(dir.join("cf")).arg("apps").env("PATH", path));
     assert!(went_through_wrapper(&sb));
 }
+
+#[test]
+fn which_cf_prints_the_real_cf_the_wrapper_runs() {
+    let sb = Sandbox::new();
+    // The sandbox PATH has the wrapper's `cf` link first: it is skipped.
+    let out = run_ok(sb.shim().arg("which-cf"));
+    assert_eq!(stdout(&out), format!("{}\n", sb.path("real/cf").display()));
+    let out = run_ok(
+        sb.shim()
+            .arg("which-cf")
+            .env("CFDEV_SHIM_REAL_CF", sb.path("real/cf")),
+    );
+    assert_eq!(stdout(&out), format!("{}\n", sb.path("real/cf").display()));
+    let out = run_code(
+        sb.shim().arg("which-cf").env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", sb.path("bin").display()),
+        ),
+        127,
+    );
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).starts_with("cfdev-shim: no real cf found"),
+        "{}",
+        stderr(&out)
+    );
+    // Hidden from the help.
+    let out = run_ok(sb.shim().arg("--help"));
+    assert!(!stdout(&out).contains("which-cf"), "{}", stdout(&out));
+}
