@@ -5,6 +5,9 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+const DB_HELP: &str = "SQLite file (created 0600 if missing) or PostgreSQL URL \
+    postgres://USER@HOST:PORT/DB (password in the URL or PGPASSWORD)";
+
 #[derive(Parser)]
 #[command(
     name = "cfdev-collector",
@@ -18,14 +21,13 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Ingest Segment batch/track calls into SQLite.
+    /// Ingest Segment batch/track calls into SQLite or PostgreSQL.
     Serve {
         /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
         #[arg(long)]
         listen: String,
-        /// SQLite database file (created if missing).
-        #[arg(long)]
-        db: PathBuf,
+        #[arg(long, help = DB_HELP)]
+        db: String,
         /// Accepted write key (repeatable). None: no authentication.
         #[arg(long = "write-key")]
         write_keys: Vec<String>,
@@ -33,11 +35,17 @@ pub enum Command {
         /// plus a few MB.
         #[arg(long, default_value_t = 64)]
         cache_mb: u32,
+        /// PostgreSQL connections at most.
+        #[arg(long, default_value_t = 4)]
+        pg_pool: usize,
+        /// No log line per request on stderr.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Write the quarter's aggregate report.
     Report {
-        #[arg(long)]
-        db: PathBuf,
+        #[arg(long, help = DB_HELP)]
+        db: String,
         /// Quarter such as 2026-Q4 (default: the current one).
         #[arg(long)]
         quarter: Option<String>,
@@ -49,6 +57,28 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Apply pending schema migrations (serve also does on start).
+    Migrate {
+        #[arg(long, help = DB_HELP)]
+        db: String,
+    },
+    /// Delete every event dated before a quarter (retention).
+    Prune {
+        #[arg(long, help = DB_HELP)]
+        db: String,
+        /// First quarter to keep, such as 2025-Q1.
+        #[arg(long)]
+        before: String,
+    },
+    /// Copy stored events to another database (idempotent, resumable).
+    Copy {
+        /// Source database (path or URL).
+        #[arg(long)]
+        from: String,
+        /// Destination database (path or URL; created if missing).
+        #[arg(long)]
+        to: String,
     },
 }
 

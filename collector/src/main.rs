@@ -1,7 +1,9 @@
-//! `cfdev-collector serve …` and `cfdev-collector report …`.
+//! `cfdev-collector serve|report|migrate|prune|copy …`: argument parsing
+//! and one line per failure; the work is in the library.
 
 use cfdev_collector::cli::{Cli, Command};
-use cfdev_collector::{report, server, store};
+use cfdev_collector::store::{self, Database, Location};
+use cfdev_collector::{copy, quarter::Quarter, report, server};
 use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,21 +11,34 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().command {
         Command::Serve {
             listen,
             db,
             write_keys,
             cache_mb,
-        } => serve(&listen, &db, write_keys, cache_mb),
+            pg_pool,
+            quiet,
+        } => Location::parse(&db).and_then(|location| {
+            let options = store::Options {
+                cache_mb,
+                pool_size: pg_pool,
+            };
+            serve(&listen, &location, write_keys, &options, quiet)
+        }),
         Command::Report {
             db,
             quarter,
             format,
             min_machines,
             out,
-        } => run_report(&db, quarter, &format, min_machines, out),
+        } => Location::parse(&db)
+            .and_then(|location| run_report(&location, quarter, &format, min_machines, out)),
+        Command::Migrate { db } => Location::parse(&db).and_then(|l| migrate(&l)),
+        Command::Prune { db, before } => Location::parse(&db).and_then(|l| prune(&l, &before)),
+        Command::Copy { from, to } => {
+            Location::parse(&from).and_then(|f| Location::parse(&to).and_then(|t| run_copy(&f, &t)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,49 +51,56 @@ fn main() -> ExitCode {
 
 fn serve(
     listen: &str,
-    db: &std::path::Path,
+    location: &Location,
     write_keys: Vec<String>,
-    cache_mb: u32,
+    options: &store::Options,
+    quiet: bool,
 ) -> Result<(), String> {
-    let (store, writer) = store::Store::start(db, cache_mb)
-        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    // Bound first: a wrong address must not leave a new database behind.
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+    let finish = runtime.block_on(async {
+        let (store, finish) = store::Store::start(location, options)?;
+        let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("cfdev-collector listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        let state = Arc::new(server::AppState { store, write_keys });
+        let state = Arc::new(server::AppState {
+            store,
+            write_keys,
+            quiet,
+        });
         server::serve(listener, state)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(finish)
     })?;
     drop(runtime);
-    let _ = writer.join();
+    finish.wait();
     eprintln!("cfdev-collector: stopped");
     Ok(())
 }
 
 fn run_report(
-    db: &std::path::Path,
+    location: &Location,
     quarter: Option<String>,
     format: &str,
     min_machines: u64,
     out: Option<PathBuf>,
 ) -> Result<(), String> {
     let label = quarter.unwrap_or_else(|| report::quarter_of(chrono::Utc::now().date_naive()));
-    let quarter = report::Quarter::parse(&label)?;
-    if !db.exists() {
-        return Err(format!("no database at {}", db.display()));
-    }
-    let conn = store::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    let built =
-        report::build(&conn, &quarter, min_machines).map_err(|e| format!("report failed: {e}"))?;
+    let quarter = Quarter::parse(&label)?;
+    let mut db = Database::open(location)?;
+    let built = report::build(&mut db, &quarter, min_machines)
+        .map_err(|e| format!("report failed: {e}"))?;
     let text = report::render(&built, format)?;
     match out {
         Some(path) => {
@@ -92,4 +114,47 @@ fn run_report(
             }
         }
     }
+}
+
+fn migrate(location: &Location) -> Result<(), String> {
+    let mut db = Database::create(location)?;
+    for (version, name, applied) in db.migrations()? {
+        let state = if applied { "applied" } else { "pending" };
+        println!("{version:04} {name}: {state}");
+    }
+    Ok(())
+}
+
+fn prune(location: &Location, before: &str) -> Result<(), String> {
+    let before = Quarter::parse(before)?;
+    let mut db = Database::open(location)?;
+    let deleted = db.prune(&before)?;
+    println!(
+        "deleted {deleted} event{} dated before {}",
+        if deleted == 1 { "" } else { "s" },
+        before.label
+    );
+    Ok(())
+}
+
+fn run_copy(from: &Location, to: &Location) -> Result<(), String> {
+    let summary = copy::run(from, to)?;
+    println!(
+        "copied {} event{} from {} to {}: {} new, {} already there{}",
+        summary.read,
+        if summary.read == 1 { "" } else { "s" },
+        from.describe(),
+        to.describe(),
+        summary.stored,
+        summary.read - summary.stored,
+        if summary.skipped_quarters > 0 {
+            format!(
+                "; {} quarter(s) skipped, finished by an earlier copy",
+                summary.skipped_quarters
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }

@@ -3,62 +3,12 @@
 //! Markdown, CSV, JSON or a self-contained HTML page. Anonymous IDs are only
 //! ever counted, never output.
 
-use chrono::{Datelike, NaiveDate};
-use rusqlite::Connection;
+use crate::store::{Database, Tallies};
+use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-pub const REPORT_SQL: &str = include_str!("../sql/report.sql");
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quarter {
-    pub label: String,
-    pub start: NaiveDate,
-    /// Exclusive.
-    pub end: NaiveDate,
-}
-
-impl Quarter {
-    /// `2026-Q4` (case-insensitive Q).
-    pub fn parse(text: &str) -> Result<Quarter, String> {
-        let bad = || format!("'{text}' is not a quarter like 2026-Q4");
-        let (year, q) = text.split_once('-').ok_or_else(bad)?;
-        let year: i32 = year.parse().map_err(|_| bad())?;
-        let q: u32 = q
-            .strip_prefix(['Q', 'q'])
-            .ok_or_else(bad)?
-            .parse()
-            .map_err(|_| bad())?;
-        if !(1..=4).contains(&q) || !(1970..=9999).contains(&year) {
-            return Err(bad());
-        }
-        let start = NaiveDate::from_ymd_opt(year, 3 * (q - 1) + 1, 1).ok_or_else(bad)?;
-        let end = if q == 4 {
-            NaiveDate::from_ymd_opt(year + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(year, 3 * q + 1, 1)
-        }
-        .ok_or_else(bad)?;
-        Ok(Quarter {
-            label: format!("{year}-Q{q}"),
-            start,
-            end,
-        })
-    }
-
-    pub fn ms(date: NaiveDate) -> i64 {
-        date.and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_millis()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub key: String,
-    pub count: u64,
-    pub machines: u64,
-}
+pub use crate::quarter::{quarter_of, Quarter};
+pub use crate::store::Line;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -74,40 +24,6 @@ pub struct Report {
     pub suppressed: u64,
 }
 
-fn statements() -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> = Vec::new();
-    for line in REPORT_SQL.lines() {
-        if let Some(name) = line.strip_prefix("-- name:") {
-            out.push((name.trim(), String::new()));
-        } else if let Some((_, sql)) = out.last_mut() {
-            if !line.trim_start().starts_with("--") {
-                sql.push_str(line);
-                sql.push('\n');
-            }
-        }
-    }
-    out
-}
-
-fn empty_report(quarter: &Quarter, min_machines: u64) -> Report {
-    Report {
-        quarter: quarter.clone(),
-        min_machines,
-        total_events: 0,
-        machines: 0,
-        events: vec![],
-        by_os: vec![],
-        by_build: vec![],
-        errors_by_command: vec![],
-        weekly: vec![],
-        suppressed: 0,
-    }
-}
-
-fn bounds(quarter: &Quarter) -> (i64, i64) {
-    (Quarter::ms(quarter.start), Quarter::ms(quarter.end))
-}
-
 /// Drops rows seen on fewer than K machines, counting them.
 fn keep(lines: Vec<Line>, min_machines: u64, suppressed: &mut u64) -> Vec<Line> {
     let (kept, dropped): (Vec<Line>, Vec<Line>) =
@@ -116,172 +32,32 @@ fn keep(lines: Vec<Line>, min_machines: u64, suppressed: &mut u64) -> Vec<Line> 
     kept
 }
 
-/// Count and distinct machines (interned as integers) per key.
-#[derive(Default)]
-struct Tally(std::collections::HashMap<String, (u64, std::collections::HashSet<u32>)>);
-
-impl Tally {
-    fn add(&mut self, key: &str, machine: u32) {
-        let entry = match self.0.get_mut(key) {
-            Some(e) => e,
-            None => self.0.entry(key.to_string()).or_default(),
-        };
-        entry.0 += 1;
-        entry.1.insert(machine);
-    }
-
-    /// Count descending, then key (weeks: chronological).
-    fn lines(self, chronological: bool) -> Vec<Line> {
-        let mut lines: Vec<Line> = self
-            .0
-            .into_iter()
-            .map(|(key, (count, m))| Line {
-                key,
-                count,
-                machines: m.len() as u64,
-            })
-            .collect();
-        if chronological {
-            lines.sort_by(|a, b| a.key.cmp(&b.key));
-        } else {
-            lines.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
-        }
-        lines
-    }
-}
-
-/// Monday (UTC) of the week containing `ms`, as YYYY-MM-DD.
-fn week_of(ms: i64) -> String {
-    let day = ms.div_euclid(86_400_000);
-    let monday = day - (day + 3).rem_euclid(7); // 1970-01-01 was a Thursday
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(monday)))
-        .map(|d| d.to_string())
-        .unwrap_or_default()
-}
-
-/// The report, in one pass over the quarter's rows (the "rows" statement).
-pub fn build(conn: &Connection, quarter: &Quarter, min_machines: u64) -> rusqlite::Result<Report> {
-    let sql = statements()
-        .into_iter()
-        .find(|(n, _)| *n == "rows")
-        .map(|(_, s)| s)
-        .unwrap_or_default();
-    let (start_ms, end_ms) = bounds(quarter);
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows =
-        stmt.query(rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms })?;
-    let mut machine_ids: std::collections::HashMap<String, u32> = Default::default();
-    let (mut events, mut by_os, mut by_build, mut errors) = (
-        Tally::default(),
-        Tally::default(),
-        Tally::default(),
-        Tally::default(),
-    );
-    let mut weeks: std::collections::HashMap<i64, (u64, std::collections::HashSet<u32>)> =
-        Default::default();
-    let mut total = 0u64;
-    while let Some(row) = rows.next()? {
-        let text = |i: usize| -> rusqlite::Result<&str> {
-            Ok(row.get_ref(i)?.as_str_or_null()?.unwrap_or("unknown"))
-        };
-        let key = text(1)?;
-        let next_id = machine_ids.len() as u32;
-        let machine = match machine_ids.get(key) {
-            Some(id) => *id,
-            None => *machine_ids.entry(key.to_string()).or_insert(next_id),
-        };
-        let event = text(0)?;
-        events.add(event, machine);
-        by_os.add(text(2)?, machine);
-        by_build.add(text(3)?, machine);
-        if event == "Error" {
-            errors.add(text(4)?, machine);
-        }
-        let ms: i64 = row.get(5)?;
-        let day = ms.div_euclid(86_400_000);
-        let entry = weeks.entry(day - (day + 3).rem_euclid(7)).or_default();
-        entry.0 += 1;
-        entry.1.insert(machine);
-        total += 1;
-    }
-    let mut report = empty_report(quarter, min_machines);
-    report.total_events = total;
-    report.machines = machine_ids.len() as u64;
-    let mut weekly: Vec<Line> = weeks
-        .into_iter()
-        .map(|(monday, (count, m))| Line {
-            key: week_of(monday * 86_400_000),
-            count,
-            machines: m.len() as u64,
-        })
-        .collect();
-    weekly.sort_by(|a, b| a.key.cmp(&b.key));
+/// The report from the backend's aggregation inputs: suppression is applied
+/// here, the same for every backend.
+pub fn from_tallies(t: Tallies, quarter: &Quarter, min_machines: u64) -> Report {
     let mut s = 0;
-    report.events = keep(events.lines(false), min_machines, &mut s);
-    report.by_os = keep(by_os.lines(false), min_machines, &mut s);
-    report.by_build = keep(by_build.lines(false), min_machines, &mut s);
-    report.errors_by_command = keep(errors.lines(false), min_machines, &mut s);
-    report.weekly = keep(weekly, min_machines, &mut s);
-    report.suppressed = s;
-    Ok(report)
+    let events = keep(t.events, min_machines, &mut s);
+    let by_os = keep(t.by_os, min_machines, &mut s);
+    let by_build = keep(t.by_build, min_machines, &mut s);
+    let errors_by_command = keep(t.errors_by_command, min_machines, &mut s);
+    let weekly = keep(t.weekly, min_machines, &mut s);
+    Report {
+        quarter: quarter.clone(),
+        min_machines,
+        total_events: t.total_events,
+        machines: t.machines,
+        events,
+        by_os,
+        by_build,
+        errors_by_command,
+        weekly,
+        suppressed: s,
+    }
 }
 
-/// The same report computed by the SQL statements (the warehouse path).
-pub fn build_with_sql(
-    conn: &Connection,
-    quarter: &Quarter,
-    min_machines: u64,
-) -> rusqlite::Result<Report> {
-    let mut report = empty_report(quarter, min_machines);
-    let (start_ms, end_ms) = bounds(quarter);
-    conn.execute_batch("PRAGMA temp_store = MEMORY; DROP TABLE IF EXISTS temp.quarter;")?;
-    for (name, sql) in statements() {
-        match name {
-            "rows" => continue,
-            "quarter" => {
-                conn.execute(
-                    &sql,
-                    rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms },
-                )?;
-                continue;
-            }
-            "cleanup" => {
-                conn.execute_batch(&sql)?;
-                continue;
-            }
-            _ => {}
-        }
-        let mut stmt = conn.prepare(&sql)?;
-        if name == "totals" {
-            let (events, machines) =
-                stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-            report.total_events = events as u64;
-            report.machines = machines as u64;
-            continue;
-        }
-        let lines = stmt
-            .query_map([], |r| {
-                Ok(Line {
-                    key: r
-                        .get::<_, Option<String>>(0)?
-                        .unwrap_or_else(|| "unknown".into()),
-                    count: r.get::<_, i64>(1)? as u64,
-                    machines: r.get::<_, i64>(2)? as u64,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let kept = keep(lines, min_machines, &mut report.suppressed);
-        match name {
-            "events" => report.events = kept,
-            "by_os" => report.by_os = kept,
-            "by_build" => report.by_build = kept,
-            "errors_by_command" => report.errors_by_command = kept,
-            "weekly" => report.weekly = kept,
-            _ => {}
-        }
-    }
-    Ok(report)
+/// The quarter's report from whichever database holds the events.
+pub fn build(db: &mut Database, quarter: &Quarter, min_machines: u64) -> Result<Report, String> {
+    Ok(from_tallies(db.tallies(quarter)?, quarter, min_machines))
 }
 
 fn lines_json(lines: &[Line], key: &str) -> Value {
@@ -525,42 +301,5 @@ pub fn render(r: &Report, format: &str) -> Result<String, String> {
         "csv" => Ok(to_csv(r)),
         "html" => Ok(to_html(r)),
         other => Err(format!("unknown format '{other}' (md, csv, json or html)")),
-    }
-}
-
-/// The quarter containing `date`.
-pub fn quarter_of(date: NaiveDate) -> String {
-    format!("{}-Q{}", date.year(), (date.month() - 1) / 3 + 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weeks_start_on_monday() {
-        let ms = |s: &str| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .unwrap()
-                .timestamp_millis()
-        };
-        assert_eq!(week_of(ms("2026-11-23T00:00:00Z")), "2026-11-23");
-        assert_eq!(week_of(ms("2026-11-29T23:59:59Z")), "2026-11-23");
-        assert_eq!(week_of(ms("2026-11-30T00:00:00Z")), "2026-11-30");
-        assert_eq!(week_of(ms("1969-12-31T12:00:00Z")), "1969-12-29");
-    }
-
-    #[test]
-    fn quarter_bounds() {
-        let q = Quarter::parse("2026-Q4").unwrap();
-        assert_eq!(q.start, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
-        assert_eq!(q.end, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
-        assert_eq!(
-            Quarter::parse("2026-q1").unwrap().end,
-            NaiveDate::from_ymd_opt(2026, 4, 1).unwrap()
-        );
-        for bad in ["2026-Q5", "2026Q4", "x-Q1", "2026-Q0"] {
-            assert!(Quarter::parse(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,12 +1,15 @@
 //! The HTTP side: `POST /v1/batch`, `POST /v1/track`, `GET /healthz`.
 //! Authentication (Basic auth user = write key, or `writeKey` in the body),
-//! gzip bodies, Segment's size limits, and graceful shutdown on SIGTERM.
+//! gzip bodies, Segment's size limits, one log line per request on stderr,
+//! and graceful shutdown on SIGTERM. It sees the storage only through
+//! `store::Store`, whichever backend that is.
 
 use crate::ingest::{self, Parsed, Rejection, MAX_BATCH_BYTES};
-use crate::store::Store;
+use crate::store::{Health, Store};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,19 +21,60 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Store,
     pub write_keys: Vec<String>,
+    /// No per-request log lines.
+    pub quiet: bool,
 }
+
+/// How many events a request carried, for its log line.
+#[derive(Clone, Copy)]
+struct Events(usize);
 
 /// Compressed bodies may be larger than the 500 KB limit is for JSON; the
 /// limit is applied again after decompression.
 const MAX_WIRE_BYTES: usize = 4 * MAX_BATCH_BYTES;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let quiet = state.quiet;
+    let router = Router::new()
         .route("/v1/batch", post(batch))
         .route("/v1/track", post(track))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_WIRE_BYTES))
-        .with_state(state)
+        .with_state(state);
+    if quiet {
+        router
+    } else {
+        router.layer(middleware::from_fn(log_request))
+    }
+}
+
+/// 200 "ok" when writes can be committed; 503 with the reason otherwise
+/// (ingest answers 503 too, so clients keep their events and retry).
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.health().await {
+        Health::Ok => (StatusCode::OK, "ok\n").into_response(),
+        Health::Unavailable(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unavailable: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// One line per request on stderr: method, path, status, events, time; so
+/// an operator sees a client's 401s and 400s without a debugger.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let events = response.extensions().get::<Events>().map_or(0, |e| e.0);
+    eprintln!(
+        "cfdev-collector: {method} {path} {} events={events} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
 }
 
 fn answer(status: StatusCode, error: &str) -> Response {
@@ -100,10 +144,13 @@ async fn handle(
             return answer(StatusCode::UNAUTHORIZED, "wrong or missing write key");
         }
     }
-    match state.store.insert(parsed.rows).await {
+    let events = Events(parsed.rows.len());
+    let mut response = match state.store.insert(parsed.rows).await {
         Ok(_) => (StatusCode::OK, axum::Json(json!({ "success": true }))).into_response(),
-        Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, &e),
-    }
+        Err(e) => answer(StatusCode::SERVICE_UNAVAILABLE, &e.0),
+    };
+    response.extensions_mut().insert(events);
+    response
 }
 
 /// Compares keys in time independent of where they differ.
