@@ -4,6 +4,7 @@
 
 use crate::consent::Consent;
 use crate::fsutil;
+use crate::marker;
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -56,7 +57,9 @@ impl Config {
         let mut text = serde_json::to_string_pretty(&Value::Object(self.fields.clone()))
             .unwrap_or_else(|_| "{}".into());
         text.push('\n');
-        fsutil::write_atomic(path, text.as_bytes())
+        // Function mode reads the choice from a marker file (marker.rs).
+        let on = self.string("telemetry") == Some("on");
+        marker::keep_in_step(path, on, || fsutil::write_atomic(path, text.as_bytes()))
     }
 
     fn string(&self, key: &str) -> Option<&str> {

@@ -14,6 +14,7 @@ pub mod event;
 pub mod forward;
 pub mod fsutil;
 pub mod identity;
+pub mod marker;
 pub mod paths;
 pub mod record;
 pub mod resolve;

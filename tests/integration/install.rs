@@ -58,6 +58,9 @@ fn install_run_reinstall_uninstall() {
         "shims/alias.bash",
         "shims/alias.zsh",
         "shims/alias.fish",
+        "shims/function.bash",
+        "shims/function.zsh",
+        "shims/function.fish",
     ] {
         assert!(prefix.join(f).is_file(), "{f} installed");
     }
@@ -144,7 +147,7 @@ fn snippet(sb: &Sandbox, name: &str) -> std::path::PathBuf {
     out
 }
 
-fn shell_available(shell: &str) -> bool {
+pub fn shell_available(shell: &str) -> bool {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {shell}"))

@@ -7,6 +7,7 @@ mod delivery;
 mod end_to_end;
 mod faults;
 mod forwarding;
+mod function_mode;
 mod install;
 mod pty;
 mod server;

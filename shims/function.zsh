@@ -1,0 +1,35 @@
+# cfdev-shim function mode for zsh: source this from ~/.zshrc instead of the
+# PATH or alias snippet (and keep the install's bin directory off PATH).
+# While telemetry is off or undecided, or DO_NOT_TRACK is set, `cf` runs the
+# real cf directly: no wrapper process at all. It goes through cfdev-shim only
+# while telemetry is on, and for `cf dev …` (the first-start question, the
+# telemetry switch) and `cf -v …`. The wrapper keeps the file `telemetry-on`
+# beside its config in step with the stored choice; this reads nothing else.
+cf() {
+  case "${1-}" in
+    dev | -v) "@BIN@/cfdev-shim" cf "$@"; return ;;
+  esac
+  if [ -n "${DO_NOT_TRACK-}" ] && [ "$DO_NOT_TRACK" != 0 ]; then
+    command cf "$@"; return
+  fi
+  case "${CFDEV_SHIM_TELEMETRY-}" in
+    [Oo][Nn] | 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss]) "@BIN@/cfdev-shim" cf "$@"; return ;;
+    [Oo][Ff][Ff] | 0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo]) command cf "$@"; return ;;
+  esac
+  # Where the wrapper keeps its config: CFDEV_SHIM_HOME, else the platform's.
+  local config="${CFDEV_SHIM_HOME-}"
+  if [ -z "$config" ]; then
+    case "$__cfdev_shim_os${XDG_CONFIG_HOME-}" in
+      darwin*) config="$HOME/Library/Application Support/cfdev-shim" ;;
+      /*) config="$XDG_CONFIG_HOME/cfdev-shim" ;;
+      *) config="$HOME/.config/cfdev-shim" ;;
+    esac
+  fi
+  if [ -e "$config/telemetry-on" ]; then
+    "@BIN@/cfdev-shim" cf "$@"
+  else
+    command cf "$@"
+  fi
+}
+# macOS keeps configuration under ~/Library whatever XDG_CONFIG_HOME says.
+case "$OSTYPE" in darwin*) __cfdev_shim_os=darwin ;; *) __cfdev_shim_os= ;; esac
