@@ -67,7 +67,7 @@ fn serve(
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
     let finish = runtime.block_on(async {
-        let (store, finish) = store::Store::start(location, options)?;
+        let (store, finish) = store::Store::start(location, options).await?;
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -1,168 +1,17 @@
 //! cfdev-collector through its binary: ingest over HTTP, durability, and the
-//! report checked against numbers computed independently here.
+//! report checked against numbers computed independently here. The same
+//! suite runs on both backends (SQLite file, throwaway PostgreSQL cluster).
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::io::Write;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cfdev-collector");
+mod support;
 
-struct Collector {
-    child: Child,
-    pub addr: String,
-}
+use support::*;
 
-impl Collector {
-    fn start(db: &std::path::Path, keys: &[&str]) -> Collector {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db);
-        for k in keys {
-            cmd.args(["--write-key", k]);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-        assert!(addr.contains(':'), "no address in {line:?}");
-        Collector { child, addr }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        unsafe { libc_kill(self.child.id() as i32, 15) };
-        let status = self.child.wait().unwrap();
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-/// A collector on a fresh database in a temp dir (kept alive by the guard).
-fn fresh(keys: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Collector) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let c = Collector::start(&db, keys);
-    (dir, db, c)
-}
-
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-/// A minimal HTTP/1.1 client: exactly the bytes we choose go on the wire.
-fn post(addr: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Reply { status, body }
-}
-
-fn auth(key: &str) -> (&'static str, String) {
-    use base64::Engine;
-    (
-        "Authorization",
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
-        ),
-    )
-}
-
-fn event(
-    id: &str,
-    name: &str,
-    machine: &str,
-    ts: &str,
-    os: &str,
-    build: &str,
-    command: &str,
-) -> Value {
-    json!({
-        "type": "track", "event": name, "messageId": id, "anonymousId": machine, "timestamp": ts,
-        "properties": {"command": command},
-        "context": {"os": {"name": os, "arch": "x86_64"}, "app": {"name": "cfdev-shim", "build": build}}
-    })
-}
-
-fn batch(events: &[Value]) -> Vec<u8> {
-    json!({"batch": events, "sentAt": "2026-11-25T16:00:00Z"})
-        .to_string()
-        .into_bytes()
-}
-
-fn count_rows(db: &std::path::Path) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM tracks", [], |r| r.get(0))
-        .unwrap()
-}
-
-fn report(db: &std::path::Path, format: &str, k: u64) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "report",
-            "--quarter",
-            "2026-Q4",
-            "--format",
-            format,
-            "--min-machines",
-            &k.to_string(),
-            "--db",
-        ])
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-#[test]
-fn ingest_is_idempotent_by_message_id() {
-    let (_dir, db, c) = fresh(&[]);
+fn ingest_is_idempotent_by_message_id(backend: Backend) {
+    let (db, c) = fresh(backend, &[]);
     let e = |i: u32| {
         event(
             &format!("m{i}"),
@@ -193,12 +42,11 @@ fn ingest_is_idempotent_by_message_id() {
         post(&c.addr, "/v1/track", &[], single.as_bytes()).status,
         200
     );
-    assert_eq!(count_rows(&db), 5);
+    assert_eq!(db.count_rows(), 5);
 }
 
-#[test]
-fn accepts_what_segment_accepts() {
-    let (_dir, db, c) = fresh(&[]);
+fn accepts_what_segment_accepts(backend: Backend) {
+    let (db, c) = fresh(backend, &[]);
     let items = json!([
         {"type": "track", "event": "E", "messageId": "x1", "userId": "u1", "timestamp": "2026-11-25T17:02:03+01:00"},
         {"type": "track", "event": "E", "messageId": "x2", "userId": null, "anonymousId": "a", "timestamp": "2026-11-25T16:02:03.123456Z", "extra": {"deep": [1, 2]}},
@@ -210,28 +58,20 @@ fn accepts_what_segment_accepts() {
             .to_string();
     let r = post(&c.addr, "/v1/batch", &[], body.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(count_rows(&db), 4);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let ts: String = conn
-        .query_row("SELECT timestamp FROM tracks WHERE id='x1'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(ts, "2026-11-25T16:02:03.000Z");
-    let os: String = conn
-        .query_row(
-            "SELECT context_os_name FROM tracks WHERE id='x1'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(os, "darwin", "batch-level context applies");
+    assert_eq!(db.count_rows(), 4);
+    assert_eq!(
+        db.string("SELECT timestamp FROM tracks WHERE id='x1'"),
+        "2026-11-25T16:02:03.000Z"
+    );
+    assert_eq!(
+        db.string("SELECT context_os_name FROM tracks WHERE id='x1'"),
+        "darwin",
+        "batch-level context applies"
+    );
 }
 
-#[test]
-fn malformed_requests_get_precise_400s() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Collector::start(&dir.path().join("t.db"), &[]);
+fn malformed_requests_get_precise_400s(backend: Backend) {
+    let (_db, c) = fresh(backend, &[]);
     let cases: &[(&str, &str)] = &[
         ("not json", "body is not valid JSON"),
         ("[1]", "body must be a JSON object"),
@@ -278,9 +118,8 @@ fn malformed_requests_get_precise_400s() {
     }
 }
 
-#[test]
-fn write_keys_are_enforced() {
-    let (_dir, db, c) = fresh(&["k1", "k2"]);
+fn write_keys_are_enforced(backend: Backend) {
+    let (db, c) = fresh(backend, &["k1", "k2"]);
     let body = batch(&[event(
         "m1",
         "E",
@@ -295,19 +134,18 @@ fn write_keys_are_enforced() {
         post(&c.addr, "/v1/batch", &[auth("wrong")], &body).status,
         401
     );
-    assert_eq!(count_rows(&db), 0);
+    assert_eq!(db.count_rows(), 0);
     assert_eq!(post(&c.addr, "/v1/batch", &[auth("k2")], &body).status, 200);
     let in_body = json!({"batch": [event("m2", "E", "a", "2026-11-25T16:02:03Z", "linux", "b", "push")], "writeKey": "k1"});
     assert_eq!(
         post(&c.addr, "/v1/batch", &[], in_body.to_string().as_bytes()).status,
         200
     );
-    assert_eq!(count_rows(&db), 2);
+    assert_eq!(db.count_rows(), 2);
 }
 
-#[test]
-fn size_limits_give_413() {
-    let (_dir, db, c) = fresh(&[]);
+fn size_limits_give_413(backend: Backend) {
+    let (db, c) = fresh(backend, &[]);
     let mut big = event("m1", "E", "a", "2026-11-25T16:02:03Z", "linux", "b", "push");
     big["properties"]["pad"] = json!("x".repeat(33 * 1024));
     assert_eq!(post(&c.addr, "/v1/batch", &[], &batch(&[big])).status, 413);
@@ -327,12 +165,11 @@ fn size_limits_give_413() {
         })
         .collect();
     assert_eq!(post(&c.addr, "/v1/batch", &[], &batch(&many)).status, 413);
-    assert_eq!(count_rows(&db), 0);
+    assert_eq!(db.count_rows(), 0);
 }
 
-#[test]
-fn gzip_bodies_are_accepted() {
-    let (_dir, db, c) = fresh(&[]);
+fn gzip_bodies_are_accepted(backend: Backend) {
+    let (db, c) = fresh(backend, &[]);
     let body = batch(&[event(
         "g1",
         "E",
@@ -352,7 +189,7 @@ fn gzip_bodies_are_accepted() {
         &gz,
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(count_rows(&db), 1);
+    assert_eq!(db.count_rows(), 1);
     let r = post(
         &c.addr,
         "/v1/batch",
@@ -362,9 +199,8 @@ fn gzip_bodies_are_accepted() {
     assert_eq!(r.status, 400);
 }
 
-#[test]
-fn accepted_data_survives_restart_and_kill() {
-    let (_dir, db, c) = fresh(&[]);
+fn accepted_data_survives_restart_and_kill(backend: Backend) {
+    let (db, c) = fresh(backend, &[]);
     let events: Vec<Value> = (0..50)
         .map(|i| {
             event(
@@ -382,22 +218,20 @@ fn accepted_data_survives_restart_and_kill() {
         post(&c.addr, "/v1/batch", &[], &batch(&events[..25])).status,
         200
     );
-    assert!(c.stop().success(), "graceful stop on SIGTERM");
-    let mut c = Collector::start(&db, &[]);
+    assert!(c.stop().0.success(), "graceful stop on SIGTERM");
+    let c = Collector::start(&db, &[]);
     assert_eq!(
         post(&c.addr, "/v1/batch", &[], &batch(&events[25..])).status,
         200
     );
-    c.child.kill().unwrap(); // SIGKILL right after the 200
-    c.child.wait().unwrap();
-    assert_eq!(count_rows(&db), 50);
+    c.kill(); // SIGKILL right after the 200
+    assert_eq!(db.count_rows(), 50);
 }
 
 /// A data set over several machines, OSes, builds and weeks, with the
 /// expected report computed by plain counting here.
-#[test]
-fn report_matches_hand_computed_numbers_and_never_shows_ids() {
-    let (_dir, db, c) = fresh(&[]);
+fn report_matches_hand_computed_numbers_and_never_shows_ids(backend: Backend) {
+    let (db, c) = fresh(backend, &[]);
     let machines: Vec<String> = (0..8)
         .map(|i| format!("{:064x}", 0xfeed_0000u64 + i))
         .collect();
@@ -502,14 +336,14 @@ fn report_matches_hand_computed_numbers_and_never_shows_ids() {
     assert!(suppressed > 0, "the data set exercises suppression");
     let got: Value = serde_json::from_str(&report(&db, "json", k)).unwrap();
     assert_eq!(got, expected);
-    // The warehouse SQL in sql/sqlite/report.sql gives the very same report.
-    let location = cfdev_collector::store::Location::parse(db.to_str().unwrap()).unwrap();
+    // On SQLite, the warehouse SQL in sql/sqlite/report.sql gives the very
+    // same inputs as the one-pass aggregation.
+    let location = cfdev_collector::store::Location::parse(&db.arg()).unwrap();
     let mut database = cfdev_collector::store::Database::open(&location).unwrap();
     let quarter = cfdev_collector::quarter::Quarter::parse("2026-Q4").unwrap();
-    assert_eq!(
-        database.tallies(&quarter).unwrap(),
-        database.warehouse_tallies(&quarter).unwrap().unwrap(),
-    );
+    if let Some(warehouse) = database.warehouse_tallies(&quarter) {
+        assert_eq!(database.tallies(&quarter).unwrap(), warehouse.unwrap());
+    }
     for format in ["md", "csv", "json", "html"] {
         let text = report(&db, format, 1);
         for m in &machines {
@@ -570,12 +404,11 @@ fn report_rejects_bad_input_with_one_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let db = Db::new(Backend::Sqlite);
     drop(Collector::start(&db, &[]));
     let out = Command::new(BIN)
         .args(["report", "--quarter", "2026-Q9", "--db"])
-        .arg(&db)
+        .arg(&db.path)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -584,8 +417,7 @@ fn report_rejects_bad_input_with_one_line() {
 
 /// Segment's own Python library, pointed at the collector. CI installs it
 /// (.ci/run); elsewhere the test says so and checks nothing.
-#[test]
-fn official_segment_python_library_is_accepted() {
+fn official_segment_python_library_is_accepted(backend: Backend) {
     let probe = Command::new("python3")
         .args(["-c", "import segment.analytics"])
         .output();
@@ -597,7 +429,7 @@ fn official_segment_python_library_is_accepted() {
         eprintln!("note: segment-analytics-python not installed; skipping the library check");
         return;
     }
-    let (_dir, db, c) = fresh(&["py-key"]);
+    let (db, c) = fresh(backend, &["py-key"]);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/segment_python.py"
@@ -611,16 +443,11 @@ fn official_segment_python_library_is_accepted() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(count_rows(&db), 21, "20 tracks and one identify");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let tracks: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM tracks WHERE type='track' AND context_os_name IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(tracks, 20);
+    assert_eq!(db.count_rows(), 21, "20 tracks and one identify");
+    assert_eq!(
+        db.string("SELECT COUNT(*) FROM tracks WHERE type='track' AND context_os_name IS NULL"),
+        "20"
+    );
 }
 
 /// The HTML report as a real browser parses it: headless Chromium's DOM has
@@ -641,7 +468,8 @@ fn html_report_renders_in_headless_chromium() {
         eprintln!("note: no chromium here; the browser check is not exercised");
         return;
     };
-    let (dir, db, c) = fresh(&[]);
+    let (db, c) = fresh(Backend::Sqlite, &[]);
+    let dir = &db.dir;
     let names = ["App Created", "Error", "Stop"];
     let events: Vec<Value> = (0..30)
         .map(|i| {
@@ -683,3 +511,15 @@ fn html_report_renders_in_headless_chromium() {
     assert!(dom.contains("cfdev-shim usage report — 2026-Q4"));
     assert!(!dom.contains("<script"));
 }
+
+on_both_backends!(
+    ingest_is_idempotent_by_message_id,
+    accepts_what_segment_accepts,
+    malformed_requests_get_precise_400s,
+    write_keys_are_enforced,
+    size_limits_give_413,
+    gzip_bodies_are_accepted,
+    accepted_data_survives_restart_and_kill,
+    report_matches_hand_computed_numbers_and_never_shows_ids,
+    official_segment_python_library_is_accepted,
+);

@@ -219,14 +219,14 @@ impl Store {
     /// opened (and created 0600) now. PostgreSQL: must run inside a Tokio
     /// runtime; when the server is unreachable the collector still starts,
     /// answers 503 and connects, migrates and recovers by itself.
-    pub fn start(location: &Location, options: &Options) -> Result<(Store, Finish), String> {
+    pub async fn start(location: &Location, options: &Options) -> Result<(Store, Finish), String> {
         match location {
             Location::Sqlite(path) => {
                 let (writer, handle) = sqlite::Writer::start(path, options.cache_mb)?;
                 Ok((Store::Sqlite(writer), Finish(Some(handle))))
             }
             Location::Postgres(config) => {
-                let writer = postgres::Writer::start(config, options.pool_size)?;
+                let writer = postgres::Writer::start(config, options.pool_size).await?;
                 Ok((Store::Postgres(writer), Finish(None)))
             }
         }

@@ -39,18 +39,18 @@ const LOCK_KEY: i64 = 0x6366_6465;
 
 /// The bulk insert: rows as 15 arrays plus the index of the request each
 /// came from; answers (request index, new rows) for the requests that had
-/// new rows. DISTINCT ON keeps one row per id within the batch (the first
-/// request's).
+/// new rows. DISTINCT ON keeps one row per id within the batch: the first
+/// in arrival order, as SQLite's INSERT OR IGNORE does.
 pub(super) const INSERT: &str = "\
 WITH input AS (
     SELECT DISTINCT ON (id) * FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[],
         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-        $14::text[], $15::text[], $16::int4[])
+        $14::text[], $15::text[], $16::int4[]) WITH ORDINALITY
     AS t(id, type, event_text, anonymous_id, user_id, timestamp, timestamp_ms,
          context_os_name, context_os_arch, context_app_name, context_app_build, command,
-         properties, sent_at, received_at, job)
-    ORDER BY id, job
+         properties, sent_at, received_at, job, arrival)
+    ORDER BY id, arrival
 ), fresh AS (
     INSERT INTO seen (id) SELECT id FROM input ON CONFLICT DO NOTHING RETURNING id
 ), stored AS (
@@ -197,11 +197,27 @@ pub(super) fn is_transient(e: &tokio_postgres::Error) -> bool {
     })
 }
 
+/// Why migrating failed.
+pub(super) enum MigrateError {
+    /// The database was migrated by a newer collector: never touch it.
+    Refused(String),
+    /// Anything else (unreachable, a failing statement): worth retrying.
+    Failed(String),
+}
+
+impl MigrateError {
+    pub(super) fn text(self) -> String {
+        match self {
+            MigrateError::Refused(t) | MigrateError::Failed(t) => t,
+        }
+    }
+}
+
 /// Applies pending migrations in one transaction under the advisory lock,
 /// so collectors starting together apply each one once. Returns the
 /// versions it applied.
-pub(super) async fn migrate(client: &mut Client) -> Result<Vec<u32>, String> {
-    let pg = |e: tokio_postgres::Error| describe(&e);
+pub(super) async fn migrate(client: &mut Client) -> Result<Vec<u32>, MigrateError> {
+    let pg = |e: tokio_postgres::Error| MigrateError::Failed(describe(&e));
     let tx = client.transaction().await.map_err(pg)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
@@ -217,10 +233,15 @@ pub(super) async fn migrate(client: &mut Client) -> Result<Vec<u32>, String> {
         .map(|r| r.get::<_, i32>(0) as u32)
         .collect();
     let mut done = Vec::new();
-    for m in migrations::pending(POSTGRES, &applied)? {
-        tx.batch_execute(m.sql)
-            .await
-            .map_err(|e| format!("migration {} ({}): {}", m.version, m.name, describe(&e)))?;
+    for m in migrations::pending(POSTGRES, &applied).map_err(MigrateError::Refused)? {
+        tx.batch_execute(m.sql).await.map_err(|e| {
+            MigrateError::Failed(format!(
+                "migration {} ({}): {}",
+                m.version,
+                m.name,
+                describe(&e)
+            ))
+        })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             &[&(m.version as i32), &m.name, &migrations::now()],
@@ -295,10 +316,15 @@ fn pool_error(e: deadpool_postgres::PoolError) -> String {
 }
 
 impl Writer {
-    /// Builds the pool and starts the dispatcher and the supervisor (inside
-    /// a Tokio runtime). Connecting is left to the supervisor: a collector
-    /// started while its database is down still answers.
-    pub fn start(config: &tokio_postgres::Config, pool_size: usize) -> Result<Writer, String> {
+    /// Builds the pool, connects and migrates, and starts the dispatcher and
+    /// the supervisor (inside a Tokio runtime). A collector started while
+    /// its database is down still starts: it answers 503 and the supervisor
+    /// connects and migrates when the database is back. A database migrated
+    /// by a newer collector is refused.
+    pub async fn start(
+        config: &tokio_postgres::Config,
+        pool_size: usize,
+    ) -> Result<Writer, String> {
         let manager = Manager::from_config(
             config.clone(),
             tokio_postgres::NoTls,
@@ -321,6 +347,14 @@ impl Writer {
             failure: Mutex::new(Some("connecting to the database".into())),
             partitions: Mutex::new(HashSet::new()),
         });
+        match first_contact(&shared).await {
+            Ok(()) => {}
+            Err(MigrateError::Refused(why)) => return Err(why),
+            Err(MigrateError::Failed(why)) => {
+                eprintln!("cfdev-collector: {why}; answering 503 until the database can be used");
+                shared.set_failure(Some(why));
+            }
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(dispatch(shared.clone(), rx, pool_size));
         tokio::spawn(supervise(Arc::downgrade(&shared)));
@@ -441,6 +475,19 @@ async fn commit(shared: &Shared, jobs: &[Job]) -> Result<Vec<usize>, String> {
     }
 }
 
+/// Connects and migrates; on success the writer is ready.
+async fn first_contact(shared: &Shared) -> Result<(), MigrateError> {
+    let mut client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|e| MigrateError::Failed(pool_error(e)))?;
+    migrate(&mut client).await?;
+    shared.ready.store(true, Ordering::Release);
+    shared.set_failure(None);
+    Ok(())
+}
+
 /// Once a second: connect and migrate until that has worked, then check the
 /// database still answers, so `/healthz` tells the truth while idle too.
 async fn supervise(shared: std::sync::Weak<Shared>) {
@@ -452,7 +499,8 @@ async fn supervise(shared: std::sync::Weak<Shared>) {
             Err(e) => Err(pool_error(e)),
             Ok(mut client) if !s.ready.load(Ordering::Acquire) => migrate(&mut client)
                 .await
-                .map(|_| s.ready.store(true, Ordering::Release)),
+                .map(|_| s.ready.store(true, Ordering::Release))
+                .map_err(MigrateError::text),
             Ok(client) => client
                 .simple_query("SELECT 1")
                 .await

@@ -39,7 +39,7 @@ impl Admin {
         runtime.spawn(connection);
         runtime
             .block_on(migrate(&mut client))
-            .map_err(|e| format!("cannot migrate the database: {e}"))?;
+            .map_err(|e| format!("cannot migrate the database: {}", e.text()))?;
         Ok(Admin {
             runtime,
             client,

@@ -47,7 +47,7 @@ pub fn explain_open_error(path: &Path, error: &std::io::Error) -> String {
         _ => Path::new("."),
     };
     match error.kind() {
-        ErrorKind::NotFound => format!(
+        ErrorKind::NotFound if !parent.exists() => format!(
             "cannot create {shown}: directory {} does not exist",
             parent.display()
         ),
