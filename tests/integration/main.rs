@@ -4,6 +4,7 @@
 mod capture;
 mod consent;
 mod delivery;
+mod deploy;
 mod end_to_end;
 mod faults;
 mod forwarding;

@@ -256,39 +256,40 @@ pub fn shared() -> &'static PgCluster {
     CLUSTER.get_or_init(PgCluster::start)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn connect(rt: &tokio::runtime::Runtime, url: &str) -> tokio_postgres::Client {
-    let (client, conn) = rt
-        .block_on(tokio_postgres::connect(url, tokio_postgres::NoTls))
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    rt.spawn(conn);
-    client
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-P",
+            "null=\u{1}",
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 pub fn execute(url: &str, sql: &str) {
-    let rt = runtime();
-    let client = connect(&rt, url);
-    rt.block_on(client.batch_execute(sql))
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    psql(url, sql);
 }
 
-/// The first column of every row, as text (NULL as None).
+/// The values of a one-column query, as text (NULL as None); values must
+/// not hold line breaks.
 pub fn query_strings(url: &str, sql: &str) -> Vec<Option<String>> {
-    let rt = runtime();
-    let client = connect(&rt, url);
-    let rows = rt
-        .block_on(client.simple_query(sql))
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    rows.into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(String::from)),
-            _ => None,
-        })
+    psql(url, sql)
+        .lines()
+        .map(|l| (l != "\u{1}").then(|| l.to_string()))
         .collect()
 }
