@@ -4,6 +4,7 @@
 
 use cfdev_shim::config::Config;
 use cfdev_shim::paths::StatePaths;
+use cfdev_shim::settings::Settings;
 use std::time::Instant;
 
 fn main() {
@@ -18,15 +19,18 @@ fn main() {
     };
     let mut config = Config::default();
     config.set_endpoint("http://127.0.0.1:9", None);
-    std::env::set_var("CFDEV_SHIM_FLUSH_INTERVAL", "999999");
+    let settings = Settings {
+        flush_interval: std::time::Duration::from_secs(999_999),
+        ..Settings::default()
+    };
     // The first call starts the period (creates the stamp); later ones only stat.
-    cfdev_shim::deliver::start_background_if_due(&paths, &config, 1);
+    cfdev_shim::deliver::start_background_if_due(&settings, &paths, &config, 1);
     let rounds = 100_000;
     let mut samples = Vec::with_capacity(10);
     for _ in 0..10 {
         let start = Instant::now();
         for _ in 0..rounds {
-            cfdev_shim::deliver::start_background_if_due(&paths, &config, 1);
+            cfdev_shim::deliver::start_background_if_due(&settings, &paths, &config, 1);
         }
         samples.push(start.elapsed().as_secs_f64() * 1e6 / rounds as f64);
     }

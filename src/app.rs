@@ -10,6 +10,7 @@ use crate::forward::{self, ChildExit, Prepared};
 use crate::paths::StatePaths;
 use crate::record::{Outcome as RecordOutcome, Recorder};
 use crate::resolve::{self, Guard, GUARD_VAR};
+use crate::settings::Settings;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::Path;
@@ -52,9 +53,9 @@ pub fn run(argv: Vec<OsString>) -> Outcome {
     match argv.get(1).map(OsString::as_os_str) {
         Some(s) if s == "cf" => wrap(OsString::from("cf"), &argv[2..]),
         Some(s) if s == crate::deliver::BACKGROUND_COMMAND => {
-            crate::deliver::background_main(&argv[2..])
+            crate::deliver::background_main(&Settings::from_env(), &argv[2..])
         }
-        _ => crate::cli::run(argv),
+        _ => crate::cli::run(&Settings::from_env(), argv),
     }
 }
 
@@ -65,48 +66,52 @@ fn is_cf_name(argv0: &OsStr) -> bool {
 
 /// Wrapper mode.
 fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
+    let settings = Settings::from_env();
     if let Some(guard) = Guard::from_env() {
         // We were reached from another wrapper of this same call: pass
         // through without recording, skipping what the chain already tried.
-        return exec_real(&guard, &argv0, args);
+        return exec_real(&guard, settings.real_cf.as_deref(), &argv0, args);
     }
     let guard = Guard::default();
     let inv = Invocation::parse(args);
-    let paths = StatePaths::from_env();
+    let paths = settings.paths.as_ref();
     if inv.telemetry_switch.is_some() {
-        return dev_telemetry(&inv, paths.as_ref(), &guard, &argv0, args);
+        return dev_telemetry(&settings, &inv, &guard, &argv0, args);
     }
     // The environment can decide without touching the disk.
-    let (consent, config) = match (consent::env_override(), &paths) {
+    let (consent, config) = match (consent::env_override(&settings), paths) {
         (Some((consent, _)), _) => (consent, None),
         (None, Some(paths)) => {
             let mut config = Config::load(&paths.config_file());
-            (decide(&inv, paths, &mut config), config.ok())
+            (decide(&settings, &inv, paths, &mut config), config.ok())
         }
         (None, None) => (Consent::Undecided, None),
     };
+    let real_cf = settings.real_cf.as_deref();
     match paths {
         Some(paths) if consent == Consent::On && !inv.silent => {
-            spawn_and_record(&paths, config, &inv, &guard, &argv0, args)
+            spawn_and_record(&settings, paths, config, &inv, &guard, &argv0, args)
         }
-        _ => exec_real(&guard, &argv0, args),
+        _ => exec_real(&guard, real_cf, &argv0, args),
     }
 }
 
 /// The stored choice; asks once on the first interactive `cf dev start`.
 fn decide(
+    settings: &Settings,
     inv: &Invocation,
     paths: &StatePaths,
     config: &mut Result<Config, ConfigError>,
 ) -> Consent {
-    let (consent, _) = consent::effective(config);
+    let (consent, _) = consent::effective(settings, config);
     let Ok(config) = config else {
         return consent;
     };
-    if consent != Consent::Undecided || inv.command != "dev start" || !consent::can_prompt() {
+    if consent != Consent::Undecided || inv.command != "dev start" || !consent::can_prompt(settings)
+    {
         return consent;
     }
-    let endpoint = crate::deliver::Endpoint::configured(config).map(|e| e.base);
+    let endpoint = crate::deliver::Endpoint::configured(settings, config).map(|e| e.base);
     let decision = if consent::ask(endpoint.as_deref()) {
         Consent::On
     } else {
@@ -129,8 +134,13 @@ fn decide(
     decision
 }
 
-fn exec_real(guard: &Guard, argv0: &OsString, args: &[OsString]) -> Outcome {
-    let real = match resolve::real_cf(guard) {
+fn exec_real(
+    guard: &Guard,
+    explicit: Option<&Path>,
+    argv0: &OsString,
+    args: &[OsString],
+) -> Outcome {
+    let real = match resolve::real_cf(guard, explicit) {
         Ok(real) => real,
         Err(e) => return fail(e),
     };
@@ -149,6 +159,7 @@ fn exec_real(guard: &Guard, argv0: &OsString, args: &[OsString]) -> Outcome {
 }
 
 fn spawn_and_record(
+    settings: &Settings,
     paths: &StatePaths,
     config: Option<Config>,
     inv: &Invocation,
@@ -156,12 +167,12 @@ fn spawn_and_record(
     argv0: &OsString,
     args: &[OsString],
 ) -> Outcome {
-    let real = match resolve::real_cf(guard) {
+    let real = match resolve::real_cf(guard, settings.real_cf.as_deref()) {
         Ok(real) => real,
         Err(e) => return fail(e),
     };
     let prepared = Prepared::new(&real, argv0, args, (GUARD_VAR, &guard.value_for(&real)));
-    let mut recorder = Recorder::new(paths);
+    let mut recorder = Recorder::new(settings, paths);
     recorder.record(inv, Trigger::Begin, RecordOutcome::default());
     let started = std::time::Instant::now();
     let result = forward::spawn_and_wait(&prepared);
@@ -182,7 +193,7 @@ fn spawn_and_record(
     if let Some(pending) = pending {
         let config =
             config.unwrap_or_else(|| Config::load(&paths.config_file()).unwrap_or_default());
-        crate::deliver::start_background_if_due(paths, &config, pending);
+        crate::deliver::start_background_if_due(settings, paths, &config, pending);
     }
     match result {
         Ok(exit) => Outcome::Child(exit),
@@ -193,22 +204,23 @@ fn spawn_and_record(
 /// `cf dev telemetry [--on|--off]`: handled here whether or not the cfdev
 /// plugin is installed, then forwarded when it is.
 fn dev_telemetry(
+    settings: &Settings,
     inv: &Invocation,
-    paths: Option<&StatePaths>,
     guard: &Guard,
     argv0: &OsString,
     args: &[OsString],
 ) -> Outcome {
-    let Some(paths) = paths else {
+    let Some(paths) = &settings.paths else {
         return fail(ErrorKind::Failed(
             "no state directory: set HOME or CFDEV_SHIM_HOME to store the telemetry choice".into(),
         ));
     };
     let result = match inv.telemetry_switch {
-        Some(TelemetrySwitch::On) => set_consent(paths, Consent::On),
-        Some(TelemetrySwitch::Off) => set_consent(paths, Consent::Off),
+        Some(TelemetrySwitch::On) => set_consent(settings, paths, Consent::On),
+        Some(TelemetrySwitch::Off) => set_consent(settings, paths, Consent::Off),
         _ => {
-            let (consent, source) = consent::effective(&Config::load(&paths.config_file()));
+            let (consent, source) =
+                consent::effective(settings, &Config::load(&paths.config_file()));
             Ok(consent_line(consent, &source))
         }
     };
@@ -216,9 +228,9 @@ fn dev_telemetry(
         Ok(line) => crate::outln!("{line}"),
         Err(e) => return fail(e),
     }
-    if cfdev_plugin_installed() {
+    if cfdev_plugin_installed(settings) {
         let _ = std::io::stdout().flush();
-        return exec_real(guard, argv0, args);
+        return exec_real(guard, settings.real_cf.as_deref(), argv0, args);
     }
     Outcome::Exit(0)
 }
@@ -243,9 +255,13 @@ fn consent_line(consent: Consent, source: &consent::Source) -> String {
 
 /// Stores a choice; turning off records `Telemetry Off` (only if it was on),
 /// makes one bounded delivery attempt and deletes everything pending.
-pub fn set_consent(paths: &StatePaths, consent: Consent) -> Result<String, ErrorKind> {
+pub fn set_consent(
+    settings: &Settings,
+    paths: &StatePaths,
+    consent: Consent,
+) -> Result<String, ErrorKind> {
     let loaded = Config::load(&paths.config_file());
-    let (was, _) = consent::effective(&loaded);
+    let (was, _) = consent::effective(settings, &loaded);
     let mut config = loaded.unwrap_or_default();
     config.set_consent(consent);
     if consent == Consent::Off && was == Consent::On {
@@ -254,7 +270,7 @@ pub fn set_consent(paths: &StatePaths, consent: Consent) -> Result<String, Error
             OsString::from("telemetry"),
             OsString::from("--off"),
         ]);
-        Recorder::new(paths).record(&inv, Trigger::OptOut, RecordOutcome::default());
+        Recorder::new(settings, paths).record(&inv, Trigger::OptOut, RecordOutcome::default());
     }
     config.save(&paths.config_file()).map_err(|e| {
         ErrorKind::Failed(format!(
@@ -263,13 +279,13 @@ pub fn set_consent(paths: &StatePaths, consent: Consent) -> Result<String, Error
         ))
     })?;
     if consent == Consent::Off {
-        crate::deliver::final_delivery_then_clear(paths);
+        crate::deliver::final_delivery_then_clear(settings, paths);
     }
     let line = format!(
         "Telemetry is turned {}",
         if consent == Consent::On { "ON" } else { "OFF" }
     );
-    if let Some((forced, source)) = consent::env_override() {
+    if let Some((forced, source)) = consent::env_override(settings) {
         if forced != consent {
             eprintln!(
                 "cfdev-shim: note: {} (effective now: {})",
@@ -282,11 +298,8 @@ pub fn set_consent(paths: &StatePaths, consent: Consent) -> Result<String, Error
 }
 
 /// Reads cf's plugin config (never runs `cf plugins`).
-fn cfdev_plugin_installed() -> bool {
-    let home = std::env::var_os("CF_PLUGIN_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(dirs::home_dir);
+fn cfdev_plugin_installed(settings: &Settings) -> bool {
+    let home = settings.cf_plugin_home.clone().or_else(dirs::home_dir);
     let Some(home) = home else { return false };
     let Ok(bytes) = std::fs::read(home.join(".cf").join("plugins").join("config.json")) else {
         return false;

@@ -6,6 +6,7 @@ use crate::consent::{self, Consent};
 use crate::deliver::{self, Endpoint};
 use crate::error::{self, ErrorKind};
 use crate::paths::StatePaths;
+use crate::settings::Settings;
 use crate::spool::Spool;
 use crate::state;
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -71,7 +72,7 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(argv: Vec<OsString>) -> Outcome {
+pub fn run(settings: &Settings, argv: Vec<OsString>) -> Outcome {
     let matches = match command().try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => {
@@ -81,9 +82,9 @@ pub fn run(argv: Vec<OsString>) -> Outcome {
         }
     };
     let result = match matches.subcommand() {
-        Some(("telemetry", sub)) => telemetry(sub),
-        Some(("flush", _)) => flush(),
-        Some(("which-cf", _)) => which_cf(),
+        Some(("telemetry", sub)) => telemetry(settings, sub),
+        Some(("flush", _)) => flush(settings),
+        Some(("which-cf", _)) => which_cf(settings),
         _ => Err(ErrorKind::Usage(
             "unknown command; see cfdev-shim --help".into(),
         )),
@@ -94,25 +95,27 @@ pub fn run(argv: Vec<OsString>) -> Outcome {
     }
 }
 
-fn paths() -> Result<StatePaths, ErrorKind> {
-    StatePaths::from_env()
+fn paths(settings: &Settings) -> Result<&StatePaths, ErrorKind> {
+    settings
+        .paths
+        .as_ref()
         .ok_or_else(|| ErrorKind::Failed("no state directory: set HOME or CFDEV_SHIM_HOME".into()))
 }
 
-fn telemetry(m: &ArgMatches) -> Result<(), ErrorKind> {
-    let paths = paths()?;
+fn telemetry(settings: &Settings, m: &ArgMatches) -> Result<(), ErrorKind> {
+    let paths = paths(settings)?;
     let choice = match m.subcommand() {
         Some(("on", _)) => Some(Consent::On),
         Some(("off", _)) => Some(Consent::Off),
-        Some(("status", s)) => return status(&paths, s.get_flag("json")),
-        Some(("show", _)) => return show(&paths),
+        Some(("status", s)) => return status(settings, paths, s.get_flag("json")),
+        Some(("show", _)) => return show(paths),
         Some(("endpoint", s)) => {
             let url = s
                 .get_one::<String>("url")
                 .map(String::as_str)
                 .unwrap_or_default();
             return set_endpoint(
-                &paths,
+                paths,
                 url,
                 s.get_one::<String>("write-key").map(String::as_str),
             );
@@ -123,10 +126,10 @@ fn telemetry(m: &ArgMatches) -> Result<(), ErrorKind> {
     };
     match choice {
         Some(consent) => {
-            crate::outln!("{}", set_consent(&paths, consent)?);
+            crate::outln!("{}", set_consent(settings, paths, consent)?);
             Ok(())
         }
-        None => status(&paths, false),
+        None => status(settings, paths, false),
     }
 }
 
@@ -170,23 +173,26 @@ fn show(paths: &StatePaths) -> Result<(), ErrorKind> {
     Ok(())
 }
 
-fn flush() -> Result<(), ErrorKind> {
-    let paths = paths()?;
-    let summary = deliver::flush(&paths).map_err(ErrorKind::Failed)?;
+fn flush(settings: &Settings) -> Result<(), ErrorKind> {
+    let paths = paths(settings)?;
+    let summary = deliver::flush(settings, paths).map_err(ErrorKind::Failed)?;
     crate::outln!("{summary}");
     Ok(())
 }
 
 /// The one resolver, asked from outside (as Volta's `which`): install.sh
 /// reports what the wrapper will really run instead of searching PATH itself.
-fn which_cf() -> Result<(), ErrorKind> {
-    let real = crate::resolve::real_cf(&crate::resolve::Guard::default())?;
+fn which_cf(settings: &Settings) -> Result<(), ErrorKind> {
+    let real = crate::resolve::real_cf(
+        &crate::resolve::Guard::default(),
+        settings.real_cf.as_deref(),
+    )?;
     crate::outln!("{}", real.display());
     Ok(())
 }
 
-fn status(paths: &StatePaths, as_json: bool) -> Result<(), ErrorKind> {
-    let report = status_report(paths);
+fn status(settings: &Settings, paths: &StatePaths, as_json: bool) -> Result<(), ErrorKind> {
+    let report = status_report(settings, paths);
     if as_json {
         crate::outln!(
             "{}",
@@ -241,10 +247,10 @@ fn status(paths: &StatePaths, as_json: bool) -> Result<(), ErrorKind> {
 }
 
 /// Everything `status` knows, gathered without changing anything.
-pub fn status_report(paths: &StatePaths) -> Value {
+pub fn status_report(settings: &Settings, paths: &StatePaths) -> Value {
     let config = Config::load(&paths.config_file());
-    let (effective, source) = consent::effective(&config);
-    let mut problems: Vec<String> = Vec::new();
+    let (effective, source) = consent::effective(settings, &config);
+    let mut problems: Vec<String> = settings.problems.iter().map(|p| p.to_string()).collect();
     if let consent::Source::ConfigUnreadable(why) = &source {
         problems.push(why.clone());
     }
@@ -300,13 +306,13 @@ pub fn status_report(paths: &StatePaths) -> Value {
         dropped.insert((*reason).into(), Value::from(n));
     }
     dropped.insert("total".into(), Value::from(total));
-    let endpoint = Endpoint::configured(config.as_ref().unwrap_or(&Config::default()));
-    let endpoint_source = if std::env::var("CFDEV_SHIM_ENDPOINT").is_ok_and(|v| !v.is_empty()) {
+    let endpoint = Endpoint::configured(settings, config.as_ref().unwrap_or(&Config::default()));
+    let endpoint_source = if settings.endpoint.is_some() {
         "CFDEV_SHIM_ENDPOINT"
     } else {
         "config"
     };
-    let id_prefix = crate::identity::anonymous_id_readonly(paths)
+    let id_prefix = crate::identity::anonymous_id_readonly(settings, paths)
         .map(|id| id[..8].to_string())
         .unwrap_or_else(|| "(not created yet)".into());
     json!({
@@ -320,7 +326,7 @@ pub fn status_report(paths: &StatePaths) -> Value {
             "state": paths.state_file(),
         },
         "pending": pending,
-        "spool_limit": crate::spool::DEFAULT_LIMIT,
+        "spool_limit": settings.spool_limit,
         "dropped": dropped,
         "endpoint": endpoint.as_ref().map(|e| e.batch_url()),
         "endpoint_source": endpoint.as_ref().map(|_| endpoint_source),

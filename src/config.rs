@@ -2,7 +2,6 @@
 //! object. Unknown keys are kept so newer versions can add settings. Reading
 //! it is the only disk access the exec path makes.
 
-use crate::consent::Consent;
 use crate::fsutil;
 use crate::marker;
 use serde_json::{Map, Value};
@@ -10,6 +9,26 @@ use std::path::Path;
 
 /// Our config is a few hundred bytes; anything this large is not ours.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// The stored choice. The policy around it (who may change it, what the
+/// environment overrides, when to ask) lives in `consent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// Fresh install, or no answer yet: nothing is captured.
+    Undecided,
+    On,
+    Off,
+}
+
+impl Consent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consent::Undecided => "undecided",
+            Consent::On => "on",
+            Consent::Off => "off",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {

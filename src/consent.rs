@@ -3,25 +3,10 @@
 //! (`DO_NOT_TRACK` forces off; `CFDEV_SHIM_TELEMETRY=on|off`). The first
 //! interactive `cf dev start` asks once, default No.
 
+pub use crate::config::Consent;
 use crate::config::{Config, ConfigError};
+use crate::settings::Settings;
 use std::io::Write;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consent {
-    Undecided,
-    On,
-    Off,
-}
-
-impl Consent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Consent::Undecided => "undecided",
-            Consent::On => "on",
-            Consent::Off => "off",
-        }
-    }
-}
 
 /// Where the effective decision came from (for `telemetry status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,26 +33,16 @@ impl Source {
 }
 
 /// The override from the environment, if any: checked before touching disk.
-pub fn env_override() -> Option<(Consent, Source)> {
-    if let Some(v) = std::env::var_os("DO_NOT_TRACK") {
-        if !v.is_empty() && v != "0" {
-            return Some((Consent::Off, Source::DoNotTrack));
-        }
+pub fn env_override(settings: &Settings) -> Option<(Consent, Source)> {
+    if settings.do_not_track {
+        return Some((Consent::Off, Source::DoNotTrack));
     }
-    match std::env::var("CFDEV_SHIM_TELEMETRY")
-        .ok()?
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "on" | "1" | "true" | "yes" => Some((Consent::On, Source::EnvOverride)),
-        "off" | "0" | "false" | "no" => Some((Consent::Off, Source::EnvOverride)),
-        _ => None,
-    }
+    settings.telemetry.map(|c| (c, Source::EnvOverride))
 }
 
 /// The effective consent given the loaded config.
-pub fn effective(config: &Result<Config, ConfigError>) -> (Consent, Source) {
-    if let Some(found) = env_override() {
+pub fn effective(settings: &Settings, config: &Result<Config, ConfigError>) -> (Consent, Source) {
+    if let Some(found) = env_override(settings) {
         return found;
     }
     match config {
@@ -78,14 +53,14 @@ pub fn effective(config: &Result<Config, ConfigError>) -> (Consent, Source) {
 
 /// Whether we may ask: a person at a terminal, not CI.
 #[cfg(unix)]
-pub fn can_prompt() -> bool {
+pub fn can_prompt(settings: &Settings) -> bool {
     // SAFETY: isatty only inspects the descriptors.
     let tty = unsafe { libc::isatty(0) == 1 && libc::isatty(2) == 1 };
-    tty && std::env::var_os("CI").is_none()
+    tty && !settings.ci
 }
 
 #[cfg(not(unix))]
-pub fn can_prompt() -> bool {
+pub fn can_prompt(_settings: &Settings) -> bool {
     false
 }
 

@@ -5,13 +5,14 @@
 
 use crate::fsutil;
 use crate::paths::StatePaths;
+use crate::settings::Settings;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 
 const APP_ID: &[u8] = b"cfdev-shim";
 
-pub fn anonymous_id(paths: &StatePaths) -> std::io::Result<String> {
-    let key = match machine_id() {
+pub fn anonymous_id(settings: &Settings, paths: &StatePaths) -> std::io::Result<String> {
+    let key = match machine_id(settings) {
         Some(id) => id,
         None => fallback_id(paths)?,
     };
@@ -20,8 +21,8 @@ pub fn anonymous_id(paths: &StatePaths) -> std::io::Result<String> {
 
 /// The ID without creating anything (for `status`): None when only a
 /// not-yet-created fallback ID could provide it.
-pub fn anonymous_id_readonly(paths: &StatePaths) -> Option<String> {
-    let key = machine_id().or_else(|| {
+pub fn anonymous_id_readonly(settings: &Settings, paths: &StatePaths) -> Option<String> {
+    let key = machine_id(settings).or_else(|| {
         std::fs::read_to_string(paths.fallback_id_file())
             .ok()
             .and_then(non_empty)
@@ -61,8 +62,8 @@ fn non_empty(s: String) -> Option<String> {
 
 /// The machine's stable ID. `CFDEV_SHIM_MACHINE_ID_FILE` replaces the
 /// platform source (tests use it to exercise the fallback).
-fn machine_id() -> Option<String> {
-    if let Some(file) = std::env::var_os("CFDEV_SHIM_MACHINE_ID_FILE") {
+fn machine_id(settings: &Settings) -> Option<String> {
+    if let Some(file) = &settings.machine_id_file {
         return std::fs::read_to_string(file).ok().and_then(non_empty);
     }
     platform_machine_id()

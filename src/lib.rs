@@ -18,5 +18,6 @@ pub mod marker;
 pub mod paths;
 pub mod record;
 pub mod resolve;
+pub mod settings;
 pub mod spool;
 pub mod state;

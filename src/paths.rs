@@ -13,16 +13,17 @@ pub struct StatePaths {
 const APP_DIR: &str = "cfdev-shim";
 
 impl StatePaths {
-    /// `None` when there is no home to keep state in (HOME unset and no
-    /// `CFDEV_SHIM_HOME`): telemetry then stays inert.
-    pub fn from_env() -> Option<StatePaths> {
-        if let Some(root) = std::env::var_os("CFDEV_SHIM_HOME").filter(|v| !v.is_empty()) {
-            let root = PathBuf::from(root);
-            return Some(StatePaths {
-                config_dir: root.clone(),
-                data_dir: root,
-            });
+    /// Everything under one root (`CFDEV_SHIM_HOME`, read by `settings`).
+    pub fn under(root: PathBuf) -> StatePaths {
+        StatePaths {
+            config_dir: root.clone(),
+            data_dir: root,
         }
+    }
+
+    /// The platform's directories; `None` when there is no home to keep
+    /// state in: telemetry then stays inert.
+    pub fn platform() -> Option<StatePaths> {
         Some(StatePaths {
             config_dir: dirs::config_dir()?.join(APP_DIR),
             data_dir: dirs::data_dir()?.join(APP_DIR),

@@ -7,6 +7,7 @@ use crate::event;
 use crate::forward::{signal_name, ChildExit};
 use crate::identity;
 use crate::paths::StatePaths;
+use crate::settings::Settings;
 use crate::spool::Spool;
 use crate::state;
 use serde_json::{Map, Value};
@@ -20,13 +21,15 @@ pub struct Outcome {
 }
 
 pub struct Recorder<'a> {
+    settings: &'a Settings,
     paths: &'a StatePaths,
     anonymous_id: Option<String>,
 }
 
 impl<'a> Recorder<'a> {
-    pub fn new(paths: &'a StatePaths) -> Recorder<'a> {
+    pub fn new(settings: &'a Settings, paths: &'a StatePaths) -> Recorder<'a> {
         Recorder {
+            settings,
             paths,
             anonymous_id: None,
         }
@@ -53,14 +56,16 @@ impl<'a> Recorder<'a> {
 
     fn append(&mut self, row: &Row, inv: &Invocation, outcome: Outcome) -> std::io::Result<u64> {
         if self.anonymous_id.is_none() {
-            self.anonymous_id = Some(identity::anonymous_id(self.paths)?);
+            self.anonymous_id = Some(identity::anonymous_id(self.settings, self.paths)?);
         }
         let message = event::track(
             row.event,
             properties(row, inv, outcome),
             self.anonymous_id.as_deref().unwrap_or_default(),
         );
-        Spool::new(self.paths).append(&message.to_string())
+        Spool::new(self.paths)
+            .limit(self.settings.spool_limit)
+            .append(&message.to_string())
     }
 }
 

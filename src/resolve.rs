@@ -140,8 +140,9 @@ fn is_executable_file(meta: &std::fs::Metadata) -> bool {
 
 const CF_NAME: &str = if cfg!(windows) { "cf.exe" } else { "cf" };
 
-/// Resolves the real cf for this call, given the chain we are in.
-pub fn real_cf(guard: &Guard) -> Result<PathBuf, ErrorKind> {
+/// Resolves the real cf for this call, given the chain we are in and
+/// `CFDEV_SHIM_REAL_CF` (`explicit`, read by `settings`).
+pub fn real_cf(guard: &Guard, explicit: Option<&Path>) -> Result<PathBuf, ErrorKind> {
     if guard.tried.len() >= MAX_HOPS {
         let chain: Vec<String> = guard
             .tried
@@ -152,8 +153,8 @@ pub fn real_cf(guard: &Guard) -> Result<PathBuf, ErrorKind> {
             chain: chain.join(" -> "),
         });
     }
-    if let Some(explicit) = std::env::var_os("CFDEV_SHIM_REAL_CF").filter(|v| !v.is_empty()) {
-        return explicit_cf(PathBuf::from(explicit), guard);
+    if let Some(explicit) = explicit {
+        return explicit_cf(explicit.to_path_buf(), guard);
     }
     let me = SelfImage::current();
     let path_var = std::env::var_os("PATH").unwrap_or_default();

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Write};
 
-pub const DEFAULT_LIMIT: u64 = 10_000;
 const COUNT_WIDTH: usize = 20;
 
 #[cfg(unix)]
@@ -68,13 +67,19 @@ impl Locked {
 }
 
 impl<'a> Spool<'a> {
+    /// A spool bounded to the default limit (reading and delivery do not
+    /// depend on the bound; recording sets it with `limit`).
     pub fn new(paths: &'a StatePaths) -> Spool<'a> {
-        let limit = std::env::var("CFDEV_SHIM_SPOOL_LIMIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_LIMIT);
-        Spool { paths, limit }
+        Spool {
+            paths,
+            limit: crate::settings::DEFAULT_SPOOL_LIMIT,
+        }
+    }
+
+    /// The bound past which `append` drops the oldest events.
+    pub fn limit(mut self, limit: u64) -> Spool<'a> {
+        self.limit = limit.max(1);
+        self
     }
 
     fn lock(&self) -> std::io::Result<Locked> {

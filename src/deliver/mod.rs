@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::fsutil;
 use crate::paths::StatePaths;
+use crate::settings::Settings;
 use crate::spool::Spool;
 use crate::state;
 use base64::Engine;
@@ -27,7 +28,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKGROUND_LIMIT: Duration = Duration::from_secs(30);
 const FINAL_LIMIT: Duration = Duration::from_secs(5);
-const DEFAULT_INTERVAL_SECS: u64 = 3600;
 /// A spool this full is delivered without waiting for the interval.
 const EAGER_PENDING: u64 = 500;
 const MAX_BACKOFF_SECS: u64 = 6 * 3600;
@@ -41,22 +41,26 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `CFDEV_SHIM_ENDPOINT`/`CFDEV_SHIM_WRITE_KEY`, else the stored ones.
-    pub fn configured(config: &Config) -> Option<Endpoint> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if let Some(base) = env("CFDEV_SHIM_ENDPOINT") {
+    pub fn configured(settings: &Settings, config: &Config) -> Option<Endpoint> {
+        if let Some(base) = &settings.endpoint {
             return Some(Endpoint {
-                base,
-                write_key: env("CFDEV_SHIM_WRITE_KEY"),
+                base: base.clone(),
+                write_key: settings.write_key.clone(),
             });
         }
         let base = config.endpoint()?.to_string();
-        let write_key =
-            env("CFDEV_SHIM_WRITE_KEY").or_else(|| config.write_key().map(String::from));
+        let write_key = settings
+            .write_key
+            .clone()
+            .or_else(|| config.write_key().map(String::from));
         Some(Endpoint { base, write_key })
     }
 
-    pub fn from_paths(paths: &StatePaths) -> Option<Endpoint> {
-        Endpoint::configured(&Config::load(&paths.config_file()).unwrap_or_default())
+    pub fn from_paths(settings: &Settings, paths: &StatePaths) -> Option<Endpoint> {
+        Endpoint::configured(
+            settings,
+            &Config::load(&paths.config_file()).unwrap_or_default(),
+        )
     }
 
     pub fn batch_url(&self) -> String {
@@ -75,14 +79,6 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     }
 }
 
-fn interval() -> Duration {
-    let secs = std::env::var("CFDEV_SHIM_FLUSH_INTERVAL")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(DEFAULT_INTERVAL_SECS);
-    Duration::from_secs(secs)
-}
-
 /// Whether a backoff is in force. A retry time further ahead than any
 /// backoff we set means the clock jumped back: it is ignored, not obeyed.
 fn backing_off(paths: &StatePaths, now: SystemTime) -> bool {
@@ -92,15 +88,20 @@ fn backing_off(paths: &StatePaths, now: SystemTime) -> bool {
 
 /// Hot path, after an event was spooled: a couple of stats decide whether a
 /// background delivery is due; if so it is started detached and we return.
-pub fn start_background_if_due(paths: &StatePaths, config: &Config, pending: u64) {
-    if Endpoint::configured(config).is_none() {
+pub fn start_background_if_due(
+    settings: &Settings,
+    paths: &StatePaths,
+    config: &Config,
+    pending: u64,
+) {
+    if Endpoint::configured(settings, config).is_none() {
         return;
     }
     let now = SystemTime::now();
     if backing_off(paths, now) {
         return;
     }
-    let interval = interval();
+    let interval = settings.flush_interval;
     let due = pending >= EAGER_PENDING
         || interval.is_zero()
         || match fsutil::mtime(&paths.last_attempt_stamp()) {
@@ -119,13 +120,13 @@ pub fn start_background_if_due(paths: &StatePaths, config: &Config, pending: u64
 }
 
 /// Entry of the detached delivery process.
-pub fn background_main(args: &[OsString]) -> crate::app::Outcome {
+pub fn background_main(settings: &Settings, args: &[OsString]) -> crate::app::Outcome {
     let final_run = args.iter().any(|a| a == FINAL_FLAG);
-    let Some(paths) = StatePaths::from_env() else {
+    let Some(paths) = settings.paths.clone() else {
         return crate::app::Outcome::Exit(0);
     };
     if final_run {
-        run_final(&paths);
+        run_final(settings, &paths);
         return crate::app::Outcome::Exit(0);
     }
     #[cfg(unix)]
@@ -133,7 +134,7 @@ pub fn background_main(args: &[OsString]) -> crate::app::Outcome {
     unsafe {
         libc::alarm(BACKGROUND_LIMIT.as_secs() as u32 + 2);
     }
-    let Some(endpoint) = Endpoint::from_paths(&paths) else {
+    let Some(endpoint) = Endpoint::from_paths(settings, &paths) else {
         return crate::app::Outcome::Exit(0);
     };
     let deadline = Instant::now() + BACKGROUND_LIMIT;
@@ -155,8 +156,8 @@ pub fn background_main(args: &[OsString]) -> crate::app::Outcome {
 
 /// Telemetry turned off: one short attempt to send what is pending (the
 /// `Telemetry Off` event included), then delete everything, whatever happened.
-pub fn final_delivery_then_clear(paths: &StatePaths) {
-    if Endpoint::from_paths(paths).is_none() {
+pub fn final_delivery_then_clear(settings: &Settings, paths: &StatePaths) {
+    if Endpoint::from_paths(settings, paths).is_none() {
         return clear_all(paths);
     }
     if let Err(e) = spawn_detached(&[FINAL_FLAG]) {
@@ -171,7 +172,7 @@ fn clear_all(paths: &StatePaths) {
     }
 }
 
-fn run_final(paths: &StatePaths) {
+fn run_final(settings: &Settings, paths: &StatePaths) {
     let deadline = Instant::now() + FINAL_LIMIT;
     let watchdog_paths = paths.clone();
     std::thread::spawn(move || {
@@ -179,7 +180,7 @@ fn run_final(paths: &StatePaths) {
         clear_all(&watchdog_paths);
         std::process::exit(0);
     });
-    if let Some(endpoint) = Endpoint::from_paths(paths) {
+    if let Some(endpoint) = Endpoint::from_paths(settings, paths) {
         while Instant::now() < deadline {
             if let Ok(Some(lock)) = DeliveryLock::try_acquire(&paths.delivery_lock()) {
                 deliver(paths, &endpoint, deadline, true);
@@ -193,12 +194,12 @@ fn run_final(paths: &StatePaths) {
 }
 
 /// `cfdev-shim flush`: foreground, ignoring backoff.
-pub fn flush(paths: &StatePaths) -> Result<String, String> {
+pub fn flush(settings: &Settings, paths: &StatePaths) -> Result<String, String> {
     let spool = Spool::new(paths);
     let pending = spool
         .pending_count()
         .map_err(|e| format!("cannot read the spool: {e}"))?;
-    let Some(endpoint) = Endpoint::from_paths(paths) else {
+    let Some(endpoint) = Endpoint::from_paths(settings, paths) else {
         return if pending == 0 {
             Ok("nothing pending".into())
         } else {

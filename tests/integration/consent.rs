@@ -233,3 +233,62 @@ fn our_output_into_a_closed_pipe_is_quiet() {
         assert!(out.status.code().is_some(), "{args:?}: not killed");
     }
 }
+
+#[test]
+fn invalid_environment_values_are_shown_as_problems() {
+    let sb = Sandbox::new();
+    sb.telemetry_on();
+    let status_with = |vars: &[(&str, &str)]| -> Value {
+        let mut cmd = sb.shim();
+        cmd.args(["telemetry", "status", "--json"]);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        serde_json::from_slice(&run_ok(&mut cmd).stdout).unwrap()
+    };
+    let s = status_with(&[
+        ("CFDEV_SHIM_TELEMETRY", "maybe"),
+        ("CFDEV_SHIM_FLUSH_INTERVAL", "1h"),
+        ("CFDEV_SHIM_SPOOL_LIMIT", "-3"),
+    ]);
+    assert_eq!(s["telemetry"], "on", "an unusable override is not applied");
+    assert_eq!(s["spool_limit"], 10000, "the default limit applies");
+    let problems: Vec<&str> = s["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "CFDEV_SHIM_TELEMETRY=\"maybe\" ignored: expected on or off; the stored choice applies",
+            "CFDEV_SHIM_FLUSH_INTERVAL=\"1h\" ignored: expected whole seconds (0 or more); \
+             the default 3600 applies",
+            "CFDEV_SHIM_SPOOL_LIMIT=\"-3\" ignored: expected a whole number of events, at least 1; \
+             the default 10000 applies",
+        ]
+    );
+    let valid = status_with(&[
+        ("CFDEV_SHIM_SPOOL_LIMIT", "7"),
+        ("CFDEV_SHIM_FLUSH_INTERVAL", "0"),
+    ]);
+    assert_eq!(valid["spool_limit"], 7);
+    assert_eq!(valid["problems"], serde_json::json!([]));
+    // The text form shows them too, and cf still runs untouched.
+    let text = stdout(&run_ok(
+        sb.shim()
+            .args(["telemetry", "status"])
+            .env("CFDEV_SHIM_SPOOL_LIMIT", "lots"),
+    ));
+    assert!(
+        text.contains("problem: CFDEV_SHIM_SPOOL_LIMIT=\"lots\" ignored"),
+        "{text}"
+    );
+    run_ok(
+        sb.cf()
+            .args(["push", "app"])
+            .env("CFDEV_SHIM_SPOOL_LIMIT", "lots"),
+    );
+    assert_eq!(sb.event_names(), ["App Created"]);
+}
