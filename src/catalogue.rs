@@ -3,7 +3,7 @@
 //! canonical command names, allowlisted flag names, and values mapped onto
 //! fixed allowlists. Nothing the user typed as a value is ever copied.
 
-use crate::commands;
+use crate::argv::{self, Parsed, Reading};
 use std::ffi::OsString;
 
 /// When a row fires.
@@ -81,7 +81,6 @@ pub const CATALOGUE: &[Row] = &[
         T::Success,
         D::None,
     ),
-    row("Deployed Service", "deploy-service", T::Success, D::None),
     row("Service Created", "create-service", T::Success, D::Service),
     row(
         "User Provided Service Created",
@@ -158,7 +157,7 @@ fn bytes(arg: &OsString) -> &[u8] {
 }
 
 impl Invocation {
-    /// Reads cf's arguments (without argv[0]) with cf's own rules.
+    /// Reads cf's arguments (without argv[0]) with cf's own rules (`argv`).
     pub fn parse(args: &[OsString]) -> Invocation {
         let args: Vec<&[u8]> = args.iter().map(bytes).collect();
         let mut inv = Invocation {
@@ -170,58 +169,29 @@ impl Invocation {
             plugin_is_cfdev: false,
             telemetry_switch: None,
         };
-        let asks_help = |a: &&[u8]| *a == b"-h" || *a == b"--help" || *a == b"--version";
-        // `-v` before the command only turns on request tracing.
-        let start = args.iter().take_while(|a| **a == b"-v").count();
-        let Some(first) = args.get(start) else {
-            inv.silent = true;
-            return inv;
-        };
-        if args.iter().any(asks_help) || *first == b"help" || *first == b"h" {
-            inv.silent = true;
-            return inv;
-        }
-        let mut rest = &args[start + 1..];
-        if *first == b"dev" {
-            let Some(sub) = rest.first() else {
-                inv.silent = true; // bare `cf dev` prints the plugin's usage
-                return inv;
-            };
-            inv.command = commands::dev_subcommand(sub).unwrap_or("unknown");
-            if inv.command == "dev help" {
+        let parsed = match argv::read(&args) {
+            Reading::NoCommand => {
                 inv.silent = true;
                 return inv;
             }
-            rest = &rest[1..];
-        } else if !first.starts_with(b"-") {
-            inv.command = commands::canonical(first).unwrap_or("unknown");
-        }
-        for arg in rest.iter().filter(|a| a.starts_with(b"-")) {
-            if let Some(flag) = commands::recordable_flag(arg) {
-                if !inv.flags.contains(&flag) {
-                    inv.flags.push(flag);
-                }
+            Reading::Unknown => return inv,
+            Reading::Command(parsed) => parsed,
+        };
+        inv.command = parsed.command.name;
+        for (flag, _) in &parsed.options {
+            if !inv.flags.contains(&flag.name) {
+                inv.flags.push(flag.name);
             }
         }
+        let first_positional = parsed.positionals.first().copied();
         match inv.command {
-            "push" => inv.buildpack = buildpack_of(rest),
-            "create-service" => {
-                let label = first_positional(rest, &[b"-b", b"-c", b"-t", b"--broker"]);
-                inv.service = label.map(service_of).unwrap_or("other");
-            }
+            "push" => inv.buildpack = buildpack_of(&parsed),
+            "create-service" => inv.service = first_positional.map(service_of).unwrap_or("other"),
             "uninstall-plugin" => {
-                inv.plugin_is_cfdev = first_positional(rest, &[])
-                    .is_some_and(|name| name.eq_ignore_ascii_case(b"cfdev"));
+                inv.plugin_is_cfdev =
+                    first_positional.is_some_and(|name| name.eq_ignore_ascii_case(b"cfdev"));
             }
-            "dev telemetry" => {
-                inv.telemetry_switch = Some(if rest.iter().any(|a| *a == b"--off") {
-                    TelemetrySwitch::Off
-                } else if rest.iter().any(|a| *a == b"--on") {
-                    TelemetrySwitch::On
-                } else {
-                    TelemetrySwitch::Show
-                });
-            }
+            "dev telemetry" => inv.telemetry_switch = Some(telemetry_switch(&parsed)),
             _ => {}
         }
         inv
@@ -241,48 +211,43 @@ impl Invocation {
     }
 }
 
-/// The first argument that is neither a flag nor the value of one of
-/// `value_flags` (given as a separate argument).
-fn first_positional<'a>(rest: &[&'a [u8]], value_flags: &[&[u8]]) -> Option<&'a [u8]> {
-    let mut iter = rest.iter();
-    while let Some(arg) = iter.next() {
-        if arg.starts_with(b"-") && arg.len() > 1 {
-            if value_flags.contains(arg) {
-                iter.next();
-            }
-            continue;
-        }
-        return Some(arg);
+/// cfdev's own rule: `--off` wins over `--on`; each is a pflag boolean
+/// (`--off=false` is not off). A line the plugin refuses changes nothing.
+fn telemetry_switch(parsed: &Parsed) -> TelemetrySwitch {
+    let last = |name| {
+        parsed
+            .values(name)
+            .last()
+            .is_some_and(|v| v.is_none_or(|v| argv::parse_bool(v) == Some(true)))
+    };
+    if !parsed.complete {
+        TelemetrySwitch::Show
+    } else if last("--off") {
+        TelemetrySwitch::Off
+    } else if last("--on") {
+        TelemetrySwitch::On
+    } else {
+        TelemetrySwitch::Show
     }
-    None
 }
 
-/// `-b X`, `-b=X`, `--buildpack X`, `--buildpack=X`, mapped onto BUILDPACKS.
-fn buildpack_of(rest: &[&[u8]]) -> &'static str {
-    let mut iter = rest.iter();
-    while let Some(arg) = iter.next() {
-        let value = if *arg == b"-b" || *arg == b"--buildpack" {
-            iter.next().copied()
-        } else if let Some(v) = arg
-            .strip_prefix(b"-b=")
-            .or_else(|| arg.strip_prefix(b"--buildpack="))
-        {
-            Some(v)
-        } else {
-            continue;
-        };
-        let Some(value) = value else {
-            return "unspecified";
-        };
-        let lower = value.to_ascii_lowercase();
-        let name = lower.strip_suffix(b"_buildpack").unwrap_or(&lower);
-        return BUILDPACKS
-            .iter()
-            .find(|b| b.as_bytes() == name)
-            .copied()
-            .unwrap_or("custom");
-    }
-    "unspecified"
+/// The first `-b`/`--buildpack` value (in any of go-flags' forms), mapped
+/// onto BUILDPACKS; go-flags unquotes a value in double quotes.
+fn buildpack_of(parsed: &Parsed) -> &'static str {
+    let Some(Some(value)) = parsed.values("--buildpack").next() else {
+        return "unspecified";
+    };
+    let value = match value {
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => inner,
+        _ => value,
+    };
+    let lower = value.to_ascii_lowercase();
+    let name = lower.strip_suffix(b"_buildpack").unwrap_or(&lower);
+    BUILDPACKS
+        .iter()
+        .find(|b| b.as_bytes() == name)
+        .copied()
+        .unwrap_or("custom")
 }
 
 fn service_of(label: &[u8]) -> &'static str {
@@ -310,6 +275,7 @@ mod tests {
     #[test]
     fn aliases_and_tracing_flag() {
         assert_eq!(events("-v p myapp", T::Success), ["App Created"]);
+        assert_eq!(events("v3-push myapp", T::Success), ["App Created"]);
         assert_eq!(
             events("cs p-mysql small db", T::Success),
             ["Service Created"]
@@ -328,6 +294,7 @@ mod tests {
             "push -h",
             "apps --help",
             "dev",
+            "dev start --h",
         ] {
             assert!(parse(line).silent, "{line:?}");
             assert_eq!(events(line, T::Failure), Vec::<&str>::new());
@@ -335,8 +302,27 @@ mod tests {
     }
 
     #[test]
+    fn a_commands_own_version_flag_keeps_its_error() {
+        let inv = parse("rollback app --version 2");
+        assert!(!inv.silent);
+        assert_eq!(inv.flags, ["--version"]);
+        assert_eq!(events("rollback app --version 2", T::Failure), ["Error"]);
+    }
+
+    #[test]
+    fn plugin_only_as_first_argument() {
+        assert_eq!(parse("-v dev start").command, "unknown");
+        assert!(events("-v dev start", T::Begin).is_empty());
+        assert_eq!(events("-v dev start", T::Failure), ["Error"]);
+        assert_eq!(events("dev start", T::Begin), ["Start Begin"]);
+    }
+
+    #[test]
     fn allowlists() {
         assert_eq!(parse("push app -b ruby_buildpack").buildpack, "ruby");
+        assert_eq!(parse("push app -bGo_Buildpack").buildpack, "go");
+        assert_eq!(parse("push app -b=php").buildpack, "php");
+        assert_eq!(parse("push app --buildpack \"nodejs\"").buildpack, "nodejs");
         assert_eq!(
             parse("push app --buildpack=https://x/y.git").buildpack,
             "custom"
@@ -346,18 +332,58 @@ mod tests {
             parse("create-service -c {} p.mysql db-small mine").service,
             "p.mysql"
         );
+        // `-b` names the broker; the label comes after its value.
+        assert_eq!(
+            parse("create-service -b redis secretsvc plan mine").service,
+            "other"
+        );
         assert_eq!(parse("create-service secretsvc plan mine").service, "other");
     }
 
     #[test]
     fn uninstall_only_for_cfdev() {
         assert_eq!(events("uninstall-plugin CFDev", T::Success), ["Uninstall"]);
+        assert_eq!(
+            events("uninstall-plugin -v cfdev", T::Success),
+            ["Uninstall"]
+        );
         assert!(events("uninstall-plugin other", T::Success).is_empty());
     }
 
     #[test]
-    fn flags_are_names_only() {
-        let inv = parse("push app --no-start -m=1G --secret-thing=x -Xfoo -p /tmp/x");
-        assert_eq!(inv.flags, ["--no-start", "-m", "-p"]);
+    fn telemetry_switch_follows_cfdev() {
+        let switch = |line| parse(line).telemetry_switch;
+        assert_eq!(switch("dev telemetry --off"), Some(TelemetrySwitch::Off));
+        assert_eq!(switch("dev telemetry --on"), Some(TelemetrySwitch::On));
+        assert_eq!(
+            switch("dev telemetry --on --off"),
+            Some(TelemetrySwitch::Off)
+        );
+        assert_eq!(
+            switch("dev telemetry --off=false --on"),
+            Some(TelemetrySwitch::On)
+        );
+        assert_eq!(
+            switch("dev telemetry --off=bogus"),
+            Some(TelemetrySwitch::Show)
+        );
+        assert_eq!(switch("dev telemetry"), Some(TelemetrySwitch::Show));
+        assert_eq!(switch("dev telemetry --off -h"), None);
+        assert_eq!(switch("-v dev telemetry --off"), None);
+    }
+
+    #[test]
+    fn flags_are_the_commands_own_names_only() {
+        let inv = parse("push app --no-start -m=1G -p /tmp/x -b go");
+        assert_eq!(
+            inv.flags,
+            ["--no-start", "--memory", "--path", "--buildpack"]
+        );
+        // A dash-led value is never a flag: here cf refuses it as `-c`'s value.
+        assert_eq!(
+            parse("create-service a b c -c -secret").flags,
+            Vec::<&str>::new()
+        );
+        assert_eq!(parse("dev start -f -m").flags, ["--file"]);
     }
 }

@@ -1,372 +1,547 @@
-//! Fixed vocabulary of the cf CLI (v7/v8 command list, `command_list_v7.go`
-//! in cloudfoundry/cli, plus v8 additions) and of the cfdev plugin. Only names
-//! from these lists ever leave the machine; anything else becomes "unknown".
+//! cf's vocabulary and grammar: every command of the real cf CLI v8 with its
+//! aliases (hidden and v6-era ones included) and its own options, the root
+//! options, and the cfdev plugin's subcommands with theirs. Only names from
+//! these tables ever leave the machine; anything else becomes "unknown".
+//!
+//! Sources (the real CLIs win over any other description of them):
+//! - cloudfoundry/cli branch v8 at [`CF_SOURCE_COMMIT`]:
+//!   `command/common/command_list_v7.go` and every command struct it names
+//!   (`command/v7`, `command/plugin`, `command/common`), read by
+//!   `tools/cf_grammar.py`, which writes the generated block below. Re-run it
+//!   against a newer commit to follow cf; `git diff` then shows what changed.
+//! - cloudfoundry-attic/cfdev at [`CFDEV_SOURCE_COMMIT`] (its last release,
+//!   v0.0.18, has the same `cmd/`): `cmd/root.go` and each `cmd/*/` `Cmd()`.
 
-/// (command, alias) pairs; alias "" when the command has none.
-pub const CF_COMMANDS: &[(&str, &str)] = &[
-    ("add-network-policy", ""),
-    ("add-plugin-repo", ""),
-    ("allow-space-ssh", ""),
-    ("api", ""),
-    ("app", ""),
-    ("apply-manifest", ""),
-    ("apps", "a"),
-    ("auth", ""),
-    ("bind-route-service", "brs"),
-    ("bind-running-security-group", ""),
-    ("bind-security-group", ""),
-    ("bind-service", "bs"),
-    ("bind-staging-security-group", ""),
-    ("buildpacks", ""),
-    ("cancel-deployment", ""),
-    ("check-route", ""),
-    ("config", ""),
-    ("continue-deployment", ""),
-    ("copy-source", ""),
-    ("create-app", ""),
-    ("create-app-manifest", ""),
-    ("create-buildpack", ""),
-    ("create-isolation-segment", ""),
-    ("create-org", "co"),
-    ("create-org-quota", ""),
-    ("create-package", ""),
-    ("create-private-domain", ""),
-    ("create-route", ""),
-    ("create-security-group", ""),
-    ("create-service", "cs"),
-    ("create-service-broker", "csb"),
-    ("create-service-key", "csk"),
-    ("create-shared-domain", ""),
-    ("create-space", "csp"),
-    ("create-space-quota", ""),
-    ("create-user", ""),
-    ("create-user-provided-service", "cups"),
-    ("curl", ""),
-    ("delete", "d"),
-    ("delete-buildpack", ""),
-    ("delete-isolation-segment", ""),
-    ("delete-org", ""),
-    ("delete-org-quota", ""),
-    ("delete-orphaned-routes", ""),
-    ("delete-private-domain", ""),
-    ("delete-route", ""),
-    ("delete-security-group", ""),
-    ("delete-service", "ds"),
-    ("delete-service-broker", ""),
-    ("delete-service-key", "dsk"),
-    ("delete-shared-domain", ""),
-    ("delete-space", ""),
-    ("delete-space-quota", ""),
-    ("delete-user", ""),
-    ("deploy-service", ""),
-    ("disable-feature-flag", ""),
-    ("disable-org-isolation", ""),
-    ("disable-service-access", ""),
-    ("disable-ssh", ""),
-    ("disallow-space-ssh", ""),
-    ("domains", ""),
-    ("droplets", ""),
-    ("enable-feature-flag", ""),
-    ("enable-org-isolation", ""),
-    ("enable-service-access", ""),
-    ("enable-ssh", ""),
-    ("env", "e"),
-    ("events", ""),
-    ("feature-flag", ""),
-    ("feature-flags", ""),
-    ("get-health-check", ""),
-    ("help", "h"),
-    ("install-plugin", ""),
-    ("isolation-segments", ""),
-    ("labels", ""),
-    ("list-plugin-repos", ""),
-    ("login", "l"),
-    ("logout", "lo"),
-    ("logs", ""),
-    ("map-route", ""),
-    ("marketplace", "m"),
-    ("move-route", ""),
-    ("network-policies", ""),
-    ("oauth-token", ""),
-    ("org", ""),
-    ("org-quota", ""),
-    ("org-quotas", ""),
-    ("org-users", ""),
-    ("orgs", "o"),
-    ("packages", ""),
-    ("passwd", "pw"),
-    ("plugins", ""),
-    ("purge-service-instance", ""),
-    ("purge-service-offering", ""),
-    ("push", "p"),
-    ("remove-network-policy", ""),
-    ("remove-plugin-repo", ""),
-    ("rename", ""),
-    ("rename-buildpack", ""),
-    ("rename-org", ""),
-    ("rename-service", ""),
-    ("rename-service-broker", ""),
-    ("rename-space", ""),
-    ("repo-plugins", ""),
-    ("reset-org-default-isolation-segment", ""),
-    ("reset-space-isolation-segment", ""),
-    ("restage", "rg"),
-    ("restart", "rs"),
-    ("restart-app-instance", ""),
-    ("revision", ""),
-    ("revisions", ""),
-    ("rollback", ""),
-    ("route", ""),
-    ("router-groups", ""),
-    ("routes", "r"),
-    ("run-task", "rt"),
-    ("running-environment-variable-group", "revg"),
-    ("running-security-groups", ""),
-    ("scale", ""),
-    ("security-group", ""),
-    ("security-groups", ""),
-    ("service", ""),
-    ("service-access", ""),
-    ("service-brokers", ""),
-    ("service-key", ""),
-    ("service-keys", "sk"),
-    ("services", "s"),
-    ("set-droplet", ""),
-    ("set-env", "se"),
-    ("set-health-check", ""),
-    ("set-label", ""),
-    ("set-org-default-isolation-segment", ""),
-    ("set-org-quota", ""),
-    ("set-org-role", ""),
-    ("set-running-environment-variable-group", "srevg"),
-    ("set-space-isolation-segment", ""),
-    ("set-space-quota", ""),
-    ("set-space-role", ""),
-    ("set-staging-environment-variable-group", "ssevg"),
-    ("share-private-domain", ""),
-    ("share-route", ""),
-    ("share-service", ""),
-    ("space", ""),
-    ("space-quota", ""),
-    ("space-quotas", ""),
-    ("space-ssh-allowed", ""),
-    ("space-users", ""),
-    ("spaces", ""),
-    ("ssh", ""),
-    ("ssh-code", ""),
-    ("ssh-enabled", ""),
-    ("stack", ""),
-    ("stacks", ""),
-    ("stage", ""),
-    ("stage-package", ""),
-    ("staging-environment-variable-group", "sevg"),
-    ("staging-security-groups", ""),
-    ("start", "st"),
-    ("stop", "sp"),
-    ("target", "t"),
-    ("tasks", ""),
-    ("terminate-task", ""),
-    ("unbind-route-service", "urs"),
-    ("unbind-running-security-group", ""),
-    ("unbind-security-group", ""),
-    ("unbind-service", "us"),
-    ("unbind-staging-security-group", ""),
-    ("uninstall-plugin", ""),
-    ("unmap-route", ""),
-    ("unset-env", "ue"),
-    ("unset-label", ""),
-    ("unset-org-role", ""),
-    ("unset-space-quota", ""),
-    ("unset-space-role", ""),
-    ("unshare-private-domain", ""),
-    ("unshare-route", ""),
-    ("unshare-service", ""),
-    ("update-buildpack", ""),
-    ("update-destination", ""),
-    ("update-org-quota", ""),
-    ("update-security-group", ""),
-    ("update-service", ""),
-    ("update-service-broker", ""),
-    ("update-space-quota", ""),
-    ("update-user-provided-service", "uups"),
-    ("upgrade-service", ""),
-    ("v3-cancel-zdt-push", ""),
-    ("v3-push", ""),
-    ("v3-zdt-restart", ""),
-    ("version", ""),
-];
+/// How an option is followed, as cf's parsers read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// A boolean: takes no value (go-flags refuses `--flag=x`).
+    Switch,
+    /// Takes a value; go-flags refuses a following argument that looks like
+    /// an option.
+    Value,
+    /// Takes a value that may be negative (`-1` = unlimited), so a following
+    /// `-5` is its value, not an option.
+    Number,
+}
 
-/// Subcommands of the cfdev plugin (`cf dev SUB`).
-pub const DEV_SUBCOMMANDS: &[&str] = &[
-    "bosh",
-    "catalog",
-    "deploy-service",
-    "help",
-    "import",
-    "logs",
-    "provision",
-    "resume",
-    "service-catalog",
-    "start",
-    "stop",
-    "suspend",
-    "telemetry",
-    "uninstall",
-    "version",
-];
+/// One option of one command.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Flag {
+    /// The name recorded in events: `--long` when the option has a long
+    /// form, else `-x`. Typed short forms are recorded under this name.
+    pub name: &'static str,
+    pub short: Option<u8>,
+    pub takes: Takes,
+}
 
-/// Long flag names used by cf v7/v8 and the cfdev plugin. Short flags (one
-/// letter) are all allowed. A typed value that happens to start with a dash
-/// is only recorded if it is one of these names, so it carries nothing
-/// personal.
-pub const LONG_FLAGS: &[&str] = &[
-    "--all",
-    "--app",
-    "--app-instance-index",
-    "--app-protocol",
-    "--app-start-timeout",
-    "--binding-name",
-    "--broker",
-    "--buildpack",
-    "--client-credentials",
-    "--command",
-    "--config",
-    "--destination-protocol",
-    "--disable-pseudo-tty",
-    "--disk",
-    "--docker-image",
-    "--docker-username",
-    "--domain",
-    "--droplet",
-    "--enable",
-    "--endpoint",
-    "--fail",
-    "--file",
-    "--force",
-    "--force-pseudo-tty",
-    "--guid",
-    "--health-check-http-endpoint",
-    "--health-check-type",
-    "--help",
-    "--hostname",
-    "--include-output",
-    "--instance-steps",
-    "--instances",
-    "--internal",
-    "--invocation-timeout",
-    "--ip",
-    "--labels",
-    "--log-rate-limit",
-    "--manifest",
-    "--max-in-flight",
-    "--memory",
-    "--name",
-    "--no-manifest",
-    "--no-proxy",
-    "--no-route",
-    "--no-start",
-    "--no-wait",
-    "--org",
-    "--orgs",
-    "--origin",
-    "--output",
-    "--parameters",
-    "--password",
-    "--password-prompt",
-    "--path",
-    "--plan",
-    "--port",
-    "--process",
-    "--protocol",
-    "--quota",
-    "--random-route",
-    "--recent",
-    "--recursive",
-    "--registry",
-    "--request-pseudo-tty",
-    "--revision",
-    "--route-path",
-    "--route-service-url",
-    "--rolling",
-    "--services",
-    "--skip-host-validation",
-    "--skip-remote-execution",
-    "--skip-ssl-validation",
-    "--space",
-    "--sso",
-    "--sso-passcode",
-    "--stack",
-    "--strategy",
-    "--syslog-drain-url",
-    "--tags",
-    "--task",
-    "--timeout",
-    "--trace",
-    "--type",
-    "--unset",
-    "--update",
-    "--upgrade",
-    "--username",
-    "--var",
-    "--vars-file",
-    "--verbose",
-    "--version",
-    "--wait",
-    "--file-path",
-    "--cpus",
-    "--deps-iso",
-    "--off",
-    "--on",
-];
+impl Flag {
+    /// The long name without dashes, if the option has one.
+    pub fn long(&self) -> Option<&'static str> {
+        self.name.strip_prefix("--")
+    }
+}
+
+/// A command: its canonical name, every other name cf accepts for it, and
+/// its own options.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Command {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub flags: &'static [Flag],
+}
+
+impl Command {
+    /// The option a typed long name (without dashes) means, if any.
+    pub fn long_flag(&self, long: &[u8]) -> Option<&'static Flag> {
+        self.flags
+            .iter()
+            .find(|f| f.long().is_some_and(|l| l.as_bytes() == long))
+    }
+
+    /// The option a typed short letter means, if any.
+    pub fn short_flag(&self, short: u8) -> Option<&'static Flag> {
+        self.flags.iter().find(|f| f.short == Some(short))
+    }
+
+    fn answers_to(&self, typed: &[u8]) -> bool {
+        self.name.as_bytes() == typed || self.aliases.iter().any(|a| a.as_bytes() == typed)
+    }
+}
+
+const fn c(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    flags: &'static [Flag],
+) -> Command {
+    Command {
+        name,
+        aliases,
+        flags,
+    }
+}
+
+const fn f(name: &'static str, short: Option<u8>, takes: Takes) -> Flag {
+    Flag { name, short, takes }
+}
+
+use Takes::{Number, Switch, Value};
+
+/// The cf command a typed name or alias means.
+pub fn cf_command(typed: &[u8]) -> Option<&'static Command> {
+    CF_COMMANDS.iter().find(|cmd| cmd.answers_to(typed))
+}
 
 /// Canonical name for a typed cf command or alias.
 pub fn canonical(typed: &[u8]) -> Option<&'static str> {
-    CF_COMMANDS
+    cf_command(typed).map(|cmd| cmd.name)
+}
+
+/// The cfdev subcommand a typed `cf dev SUB` word means.
+pub fn dev_command(typed: &[u8]) -> Option<&'static Command> {
+    DEV_COMMANDS
         .iter()
-        .find(|(name, alias)| {
-            name.as_bytes() == typed || (!alias.is_empty() && alias.as_bytes() == typed)
-        })
-        .map(|(name, _)| *name)
+        .find(|cmd| cmd.name.as_bytes().strip_prefix(b"dev ") == Some(typed))
 }
 
-/// Canonical `dev SUB` name for a cfdev plugin subcommand.
-pub fn dev_subcommand(typed: &[u8]) -> Option<&'static str> {
-    const NAMES: &[(&str, &str)] = &[
-        ("bosh", "dev bosh"),
-        ("catalog", "dev catalog"),
-        ("deploy-service", "dev deploy-service"),
-        ("help", "dev help"),
-        ("import", "dev import"),
-        ("logs", "dev logs"),
-        ("provision", "dev provision"),
-        ("resume", "dev resume"),
-        ("service-catalog", "dev service-catalog"),
-        ("start", "dev start"),
-        ("stop", "dev stop"),
-        ("suspend", "dev suspend"),
-        ("telemetry", "dev telemetry"),
-        ("uninstall", "dev uninstall"),
-        ("version", "dev version"),
-    ];
-    debug_assert_eq!(NAMES.len(), DEV_SUBCOMMANDS.len());
-    NAMES
-        .iter()
-        .find(|(sub, _)| sub.as_bytes() == typed)
-        .map(|(_, full)| *full)
-}
+#[cfg(test)]
+mod tests;
 
-/// The flag name (text before `=`) if it is one we may record.
-pub fn recordable_flag(arg: &[u8]) -> Option<&'static str> {
-    let name = arg.split(|b| *b == b'=').next()?;
-    if name.len() == 2 && name[0] == b'-' && name[1].is_ascii_alphabetic() {
-        return SHORT_FLAGS.iter().find(|f| f.as_bytes() == name).copied();
-    }
-    LONG_FLAGS.iter().find(|f| f.as_bytes() == name).copied()
-}
+pub const CFDEV_SOURCE_COMMIT: &str = "253324d48d6f8b558c1078910004659febaa72fb";
 
-const SHORT_FLAGS: &[&str] = &[
-    "-a", "-b", "-c", "-d", "-e", "-f", "-g", "-h", "-i", "-j", "-k", "-l", "-m", "-n", "-o", "-p",
-    "-q", "-r", "-s", "-t", "-u", "-v", "-w", "-x", "-y", "-z", "-A", "-B", "-C", "-D", "-E", "-F",
-    "-G", "-H", "-I", "-J", "-K", "-L", "-M", "-N", "-O", "-P", "-Q", "-R", "-S", "-T", "-U", "-V",
-    "-W", "-X", "-Y", "-Z",
+/// The cfdev plugin (one cf command, `dev`, parsed by cobra/pflag): its
+/// subcommands, canonical names `dev SUB`. `provision` is hidden; `bosh` has
+/// a subcommand of its own (`bosh env`), which changes nothing recorded.
+#[rustfmt::skip]
+pub const DEV_COMMANDS: &[Command] = &[
+    c("dev bosh", &[], &[]),
+    c("dev catalog", &[], &[]),
+    c("dev deploy-service", &[], &[]),
+    c("dev download", &[], &[]),
+    c("dev help", &[], &[]),
+    c("dev provision", &[], &[]),
+    c("dev start", &[], &[
+        f("--cpus", Some(b'c'), Number), f("--efi", Some(b'e'), Value),
+        f("--file", Some(b'f'), Value), f("--memory", Some(b'm'), Number),
+        f("--no-provision", Some(b'n'), Switch), f("--registries", Some(b'r'), Value),
+        f("--white-listed-services", Some(b's'), Value),
+    ]),
+    c("dev stop", &[], &[]),
+    c("dev telemetry", &[], &[f("--off", None, Switch), f("--on", None, Switch)]),
+    c("dev version", &[], &[f("--file", Some(b'f'), Value)]),
 ];
+
+// BEGIN GENERATED cf grammar
+// Generated by tools/cf_grammar.py from cloudfoundry/cli v8; do not edit by hand.
+pub const CF_SOURCE_COMMIT: &str = "588340160449bb9bdab0c1062112b6f4ef732c4c";
+
+/// Options of cf itself, valid before and after any command (go-flags parent options).
+#[rustfmt::skip]
+pub const ROOT_FLAGS: &[Flag] = &[f("--version", Some(b'v'), Switch)];
+
+/// Every command of cf v8 (`command_list_v7.go`): name, aliases, own options.
+#[rustfmt::skip]
+pub const CF_COMMANDS: &[Command] = &[
+    c("add-network-policy", &[], &[
+        f("-o", Some(b'o'), Value), f("--port", None, Value), f("--protocol", None, Value),
+        f("-s", Some(b's'), Value),
+    ]),
+    c("add-plugin-repo", &[], &[f("-k", Some(b'k'), Switch)]),
+    c("add-route-policy", &[], &[
+        f("--hostname", Some(b'n'), Value), f("--path", Some(b'p'), Value),
+        f("--source", None, Value), f("--source-any", None, Switch), f("--source-app", None, Value),
+        f("--source-org", None, Value), f("--source-space", None, Value),
+    ]),
+    c("allow-space-ssh", &[], &[]),
+    c("api", &[], &[f("--skip-ssl-validation", None, Switch), f("--unset", None, Switch)]),
+    c("app", &[], &[f("--guid", None, Switch)]),
+    c("apply-manifest", &[], &[
+        f("-f", Some(b'f'), Value), f("--redact-env", None, Switch), f("--var", None, Value),
+        f("--vars-file", None, Value),
+    ]),
+    c("apps", &["a"], &[f("--labels", None, Value), f("--no-stats", None, Switch)]),
+    c("auth", &[], &[
+        f("--assertion", None, Value), f("--client-credentials", None, Switch),
+        f("--origin", None, Value),
+    ]),
+    c("bind-route-service", &["brs"], &[
+        f("-c", Some(b'c'), Value), f("--hostname", Some(b'n'), Value), f("--path", None, Value),
+        f("--wait", Some(b'w'), Switch),
+    ]),
+    c("bind-running-security-group", &[], &[]),
+    c("bind-security-group", &[], &[f("--lifecycle", None, Value), f("--space", None, Value)]),
+    c("bind-service", &["bs"], &[
+        f("--binding-name", None, Value), f("-c", Some(b'c'), Value), f("--strategy", None, Value),
+        f("--wait", Some(b'w'), Switch),
+    ]),
+    c("bind-staging-security-group", &[], &[]),
+    c("buildpacks", &[], &[f("--labels", None, Value), f("--lifecycle", None, Value)]),
+    c("cancel-deployment", &[], &[]),
+    c("check-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("--path", None, Value), f("--port", None, Number),
+    ]),
+    c("cleanup-outdated-service-bindings", &[], &[
+        f("--force", Some(b'f'), Switch), f("--keep-last", None, Number),
+        f("--service-instance", None, Value), f("--wait", Some(b'w'), Switch),
+    ]),
+    c("config", &[], &[
+        f("--async-timeout", None, Number), f("--color", None, Value), f("--locale", None, Value),
+        f("--trace", None, Value),
+    ]),
+    c("continue-deployment", &[], &[f("--no-wait", None, Switch)]),
+    c("copy-source", &[], &[
+        f("--instance-steps", None, Value), f("--max-in-flight", None, Number),
+        f("--no-restart", None, Switch), f("--no-wait", None, Switch),
+        f("--organization", Some(b'o'), Value), f("--space", Some(b's'), Value),
+        f("--strategy", None, Value),
+    ]),
+    c("create-app", &[], &[f("--app-type", None, Value), f("--buildpack", Some(b'b'), Value)]),
+    c("create-app-manifest", &[], &[f("-p", Some(b'p'), Value)]),
+    c("create-buildpack", &[], &[
+        f("--disable", None, Switch), f("--lifecycle", Some(b'l'), Value),
+    ]),
+    c("create-isolation-segment", &[], &[]),
+    c("create-org", &["co"], &[f("--quota", Some(b'q'), Value)]),
+    c("create-org-quota", &["create-quota"], &[
+        f("-a", Some(b'a'), Number), f("--allow-paid-service-plans", None, Switch),
+        f("-i", Some(b'i'), Number), f("-l", Some(b'l'), Number), f("-m", Some(b'm'), Number),
+        f("-r", Some(b'r'), Number), f("--reserved-route-ports", None, Number),
+        f("-s", Some(b's'), Number),
+    ]),
+    c("create-package", &[], &[f("--docker-image", Some(b'o'), Value), f("-p", Some(b'p'), Value)]),
+    c("create-private-domain", &["create-domain"], &[
+        f("--enforce-route-policies", None, Switch), f("--scope", None, Value),
+    ]),
+    c("create-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("--option", Some(b'o'), Value),
+        f("--path", None, Value), f("--port", None, Number),
+    ]),
+    c("create-security-group", &[], &[]),
+    c("create-service", &["cs"], &[
+        f("-b", Some(b'b'), Value), f("-c", Some(b'c'), Value), f("-t", Some(b't'), Value),
+        f("--wait", Some(b'w'), Switch),
+    ]),
+    c("create-service-broker", &["csb"], &[
+        f("--space-scoped", None, Switch), f("--update-if-exists", None, Switch),
+    ]),
+    c("create-service-key", &["csk"], &[
+        f("-c", Some(b'c'), Value), f("--wait", Some(b'w'), Switch),
+    ]),
+    c("create-shared-domain", &[], &[
+        f("--enforce-route-policies", None, Switch), f("--internal", None, Switch),
+        f("--router-group", None, Value), f("--scope", None, Value),
+    ]),
+    c("create-space", &["csp"], &[f("-o", Some(b'o'), Value), f("--quota", Some(b'q'), Value)]),
+    c("create-space-quota", &[], &[
+        f("-a", Some(b'a'), Number), f("--allow-paid-service-plans", None, Switch),
+        f("-i", Some(b'i'), Number), f("-l", Some(b'l'), Number), f("-m", Some(b'm'), Number),
+        f("-r", Some(b'r'), Number), f("--reserved-route-ports", None, Number),
+        f("-s", Some(b's'), Number),
+    ]),
+    c("create-user", &[], &[f("--origin", None, Value), f("--password-prompt", None, Switch)]),
+    c("create-user-provided-service", &["cups"], &[
+        f("-l", Some(b'l'), Value), f("-p", Some(b'p'), Value), f("-r", Some(b'r'), Value),
+        f("-t", Some(b't'), Value),
+    ]),
+    c("curl", &[], &[
+        f("-H", Some(b'H'), Value), f("-X", Some(b'X'), Value), f("-d", Some(b'd'), Value),
+        f("--fail", Some(b'f'), Switch), f("-i", Some(b'i'), Switch), f("--output", None, Value),
+    ]),
+    c("delete", &["d"], &[f("-f", Some(b'f'), Switch), f("-r", Some(b'r'), Switch)]),
+    c("delete-buildpack", &[], &[
+        f("--force", Some(b'f'), Switch), f("--lifecycle", Some(b'l'), Value),
+        f("--stack", Some(b's'), Value),
+    ]),
+    c("delete-isolation-segment", &[], &[f("-f", Some(b'f'), Switch)]),
+    c("delete-org", &[], &[f("-f", Some(b'f'), Switch)]),
+    c("delete-org-quota", &["delete-quota"], &[f("--force", Some(b'f'), Switch)]),
+    c("delete-orphaned-routes", &[], &[f("-f", Some(b'f'), Switch)]),
+    c("delete-private-domain", &["delete-domain"], &[f("-f", Some(b'f'), Switch)]),
+    c("delete-route", &[], &[
+        f("-f", Some(b'f'), Switch), f("--hostname", Some(b'n'), Value), f("--path", None, Value),
+        f("--port", None, Number),
+    ]),
+    c("delete-security-group", &[], &[f("--force", Some(b'f'), Switch)]),
+    c("delete-service", &["ds"], &[
+        f("--force", Some(b'f'), Switch), f("--wait", Some(b'w'), Switch),
+    ]),
+    c("delete-service-broker", &[], &[f("-f", Some(b'f'), Switch)]),
+    c("delete-service-key", &["dsk"], &[
+        f("-f", Some(b'f'), Switch), f("--wait", Some(b'w'), Switch),
+    ]),
+    c("delete-shared-domain", &[], &[f("-f", Some(b'f'), Switch)]),
+    c("delete-space", &[], &[f("-f", Some(b'f'), Switch), f("-o", Some(b'o'), Value)]),
+    c("delete-space-quota", &[], &[f("--force", Some(b'f'), Switch)]),
+    c("delete-user", &[], &[f("-f", Some(b'f'), Switch), f("--origin", None, Value)]),
+    c("disable-feature-flag", &[], &[]),
+    c("disable-org-isolation", &[], &[]),
+    c("disable-service-access", &[], &[
+        f("-b", Some(b'b'), Value), f("-o", Some(b'o'), Value), f("-p", Some(b'p'), Value),
+    ]),
+    c("disable-ssh", &[], &[]),
+    c("disallow-space-ssh", &[], &[]),
+    c("domains", &[], &[f("--labels", None, Value)]),
+    c("download-droplet", &[], &[f("--droplet", None, Value), f("--path", Some(b'p'), Value)]),
+    c("droplets", &[], &[]),
+    c("enable-feature-flag", &[], &[]),
+    c("enable-org-isolation", &[], &[]),
+    c("enable-service-access", &[], &[
+        f("-b", Some(b'b'), Value), f("-o", Some(b'o'), Value), f("-p", Some(b'p'), Value),
+    ]),
+    c("enable-ssh", &[], &[]),
+    c("env", &["e"], &[]),
+    c("events", &[], &[]),
+    c("feature-flag", &[], &[]),
+    c("feature-flags", &[], &[]),
+    c("get-health-check", &[], &[]),
+    c("get-readiness-health-check", &[], &[]),
+    c("help", &["h"], &[f("-a", Some(b'a'), Switch)]),
+    c("install-plugin", &[], &[
+        f("-f", Some(b'f'), Switch), f("-k", Some(b'k'), Switch), f("-r", Some(b'r'), Value),
+    ]),
+    c("isolation-segments", &[], &[]),
+    c("labels", &[], &[
+        f("--broker", Some(b'b'), Value), f("--lifecycle", Some(b'l'), Value),
+        f("--offering", Some(b'e'), Value), f("--source", None, Value),
+        f("--stack", Some(b's'), Value),
+    ]),
+    c("list-plugin-repos", &[], &[]),
+    c("login", &["l"], &[
+        f("-a", Some(b'a'), Value), f("-o", Some(b'o'), Value), f("--origin", None, Value),
+        f("-p", Some(b'p'), Value), f("-s", Some(b's'), Value),
+        f("--skip-ssl-validation", None, Switch), f("--sso", None, Switch),
+        f("--sso-passcode", None, Value), f("-u", Some(b'u'), Value),
+    ]),
+    c("logout", &["lo"], &[]),
+    c("logs", &[], &[f("--recent", None, Switch)]),
+    c("map-route", &[], &[
+        f("--app-port", None, Number), f("--app-protocol", None, Value),
+        f("--hostname", Some(b'n'), Value), f("--option", Some(b'o'), Value),
+        f("--path", None, Value), f("--port", None, Number),
+    ]),
+    c("marketplace", &["m"], &[
+        f("-b", Some(b'b'), Value), f("-e", Some(b'e'), Value), f("--no-plans", None, Switch),
+        f("--show-unavailable", None, Switch),
+    ]),
+    c("move-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("-o", Some(b'o'), Value), f("--path", None, Value),
+        f("-s", Some(b's'), Value),
+    ]),
+    c("network-policies", &[], &[f("--source", None, Value)]),
+    c("oauth-token", &[], &[]),
+    c("org", &[], &[f("--guid", None, Switch)]),
+    c("org-quota", &["quota"], &[]),
+    c("org-quotas", &["quotas"], &[]),
+    c("org-users", &[], &[f("--all-users", Some(b'a'), Switch)]),
+    c("orgs", &["o"], &[f("--labels", None, Value)]),
+    c("packages", &[], &[]),
+    c("passwd", &["pw"], &[]),
+    c("plugins", &[], &[
+        f("--checksum", None, Switch), f("-k", Some(b'k'), Switch), f("--outdated", None, Switch),
+    ]),
+    c("purge-service-instance", &[], &[f("--force", Some(b'f'), Switch)]),
+    c("purge-service-offering", &[], &[f("-b", Some(b'b'), Value), f("-f", Some(b'f'), Switch)]),
+    c("push", &["p", "v3-push"], &[
+        f("--app-start-timeout", Some(b't'), Value), f("--buildpack", Some(b'b'), Value),
+        f("--disk", Some(b'k'), Value), f("--docker-image", Some(b'o'), Value),
+        f("--docker-username", None, Value), f("--droplet", None, Value),
+        f("--endpoint", None, Value), f("--health-check-type", Some(b'u'), Value),
+        f("--instance-steps", None, Value), f("--instances", Some(b'i'), Number),
+        f("--lifecycle", None, Value), f("--log-rate-limit", Some(b'l'), Value),
+        f("--manifest", Some(b'f'), Value), f("--max-in-flight", None, Number),
+        f("--memory", Some(b'm'), Value), f("--no-manifest", None, Switch),
+        f("--no-route", None, Switch), f("--no-start", None, Switch), f("--no-wait", None, Switch),
+        f("--path", Some(b'p'), Value), f("--random-route", None, Switch),
+        f("--redact-env", None, Switch), f("--stack", Some(b's'), Value),
+        f("--start-command", Some(b'c'), Value), f("--strategy", None, Value),
+        f("--task", None, Switch), f("--var", None, Value), f("--vars-file", None, Value),
+    ]),
+    c("remove-network-policy", &[], &[
+        f("-o", Some(b'o'), Value), f("--port", None, Value), f("--protocol", None, Value),
+        f("-s", Some(b's'), Value),
+    ]),
+    c("remove-plugin-repo", &[], &[]),
+    c("remove-route-policy", &[], &[
+        f("-f", Some(b'f'), Switch), f("--hostname", Some(b'n'), Value),
+        f("--path", Some(b'p'), Value), f("--source", None, Value), f("--source-any", None, Switch),
+        f("--source-app", None, Value), f("--source-org", None, Value),
+        f("--source-space", None, Value),
+    ]),
+    c("rename", &[], &[]),
+    c("rename-org", &[], &[]),
+    c("rename-service", &[], &[]),
+    c("rename-service-broker", &[], &[]),
+    c("rename-space", &[], &[]),
+    c("repo-plugins", &[], &[f("-r", Some(b'r'), Value)]),
+    c("reset-org-default-isolation-segment", &[], &[]),
+    c("reset-space-isolation-segment", &[], &[]),
+    c("restage", &["rg"], &[
+        f("--instance-steps", None, Value), f("--max-in-flight", None, Number),
+        f("--no-wait", None, Switch), f("--strategy", None, Value),
+    ]),
+    c("restart", &["rs"], &[
+        f("--instance-steps", None, Value), f("--max-in-flight", None, Number),
+        f("--no-wait", None, Switch), f("--strategy", None, Value),
+    ]),
+    c("restart-app-instance", &[], &[f("--process", None, Value)]),
+    c("revision", &[], &[f("--version", None, Number)]),
+    c("revisions", &[], &[]),
+    c("rollback", &[], &[
+        f("-f", Some(b'f'), Switch), f("--instance-steps", None, Value),
+        f("--max-in-flight", None, Number), f("--strategy", None, Value),
+        f("--version", None, Number),
+    ]),
+    c("route", &["ro"], &[
+        f("--hostname", Some(b'n'), Value), f("--path", None, Value), f("--port", None, Number),
+    ]),
+    c("route-policies", &[], &[
+        f("--domain", Some(b'd'), Value), f("--hostname", Some(b'n'), Value),
+        f("--labels", None, Value), f("--path", None, Value),
+    ]),
+    c("router-groups", &[], &[]),
+    c("routes", &["r"], &[f("--labels", None, Value), f("--org-level", None, Switch)]),
+    c("run-task", &["rt"], &[
+        f("--command", Some(b'c'), Value), f("-k", Some(b'k'), Value), f("-l", Some(b'l'), Number),
+        f("-m", Some(b'm'), Value), f("--name", None, Value), f("--process", None, Value),
+        f("--wait", Some(b'w'), Switch),
+    ]),
+    c("running-environment-variable-group", &["revg"], &[]),
+    c("running-security-groups", &[], &[]),
+    c("scale", &[], &[
+        f("--force", Some(b'f'), Switch), f("--instances", Some(b'i'), Number),
+        f("-k", Some(b'k'), Value), f("-l", Some(b'l'), Number), f("-m", Some(b'm'), Value),
+        f("--process", None, Value),
+    ]),
+    c("security-group", &[], &[]),
+    c("security-groups", &[], &[]),
+    c("service", &[], &[f("--guid", None, Switch), f("--params", None, Switch)]),
+    c("service-access", &[], &[
+        f("-b", Some(b'b'), Value), f("-e", Some(b'e'), Value), f("-o", Some(b'o'), Value),
+    ]),
+    c("service-brokers", &[], &[]),
+    c("service-key", &[], &[f("--guid", None, Switch), f("--json", None, Switch)]),
+    c("service-keys", &["sk"], &[]),
+    c("services", &["s"], &[f("--no-apps", None, Switch)]),
+    c("set-droplet", &[], &[]),
+    c("set-env", &["se"], &[]),
+    c("set-health-check", &[], &[
+        f("--endpoint", None, Value), f("--invocation-timeout", None, Value),
+        f("--process", None, Value),
+    ]),
+    c("set-label", &[], &[
+        f("--broker", Some(b'b'), Value), f("--lifecycle", Some(b'l'), Value),
+        f("--offering", Some(b'e'), Value), f("--source", None, Value),
+        f("--stack", Some(b's'), Value),
+    ]),
+    c("set-org-default-isolation-segment", &[], &[]),
+    c("set-org-quota", &["set-quota"], &[]),
+    c("set-org-role", &[], &[f("--client", None, Switch), f("--origin", None, Value)]),
+    c("set-running-environment-variable-group", &["srevg"], &[]),
+    c("set-space-isolation-segment", &[], &[]),
+    c("set-space-quota", &[], &[]),
+    c("set-space-role", &[], &[f("--client", None, Switch), f("--origin", None, Value)]),
+    c("set-staging-environment-variable-group", &["ssevg"], &[]),
+    c("share-private-domain", &[], &[]),
+    c("share-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("-o", Some(b'o'), Value), f("--path", None, Value),
+        f("-s", Some(b's'), Value),
+    ]),
+    c("share-service", &[], &[f("-o", Some(b'o'), Value), f("-s", Some(b's'), Value)]),
+    c("space", &[], &[f("--guid", None, Switch), f("--security-group-rules", None, Switch)]),
+    c("space-quota", &[], &[]),
+    c("space-quotas", &[], &[]),
+    c("space-ssh-allowed", &[], &[]),
+    c("space-users", &[], &[]),
+    c("spaces", &[], &[f("--labels", None, Value)]),
+    c("ssh", &[], &[
+        f("-L", Some(b'L'), Value), f("--app-instance-index", Some(b'i'), Value),
+        f("--command", Some(b'c'), Value), f("--disable-pseudo-tty", Some(b'T'), Switch),
+        f("--force-pseudo-tty", None, Switch), f("--process", None, Value),
+        f("--request-pseudo-tty", Some(b't'), Switch),
+        f("--skip-host-validation", Some(b'k'), Switch),
+        f("--skip-remote-execution", Some(b'N'), Switch),
+    ]),
+    c("ssh-code", &[], &[]),
+    c("ssh-enabled", &[], &[]),
+    c("stack", &[], &[f("--guid", None, Switch)]),
+    c("stacks", &[], &[f("--labels", None, Value)]),
+    c("stage-package", &["stage"], &[f("--package-guid", None, Value)]),
+    c("staging-environment-variable-group", &["sevg"], &[]),
+    c("staging-security-groups", &[], &[]),
+    c("start", &["st"], &[]),
+    c("stop", &["sp"], &[]),
+    c("target", &["t"], &[f("-o", Some(b'o'), Value), f("-s", Some(b's'), Value)]),
+    c("task", &[], &[]),
+    c("tasks", &[], &[]),
+    c("terminate-task", &[], &[]),
+    c("unbind-route-service", &["urs"], &[
+        f("-f", Some(b'f'), Switch), f("--hostname", Some(b'n'), Value), f("--path", None, Value),
+        f("--wait", Some(b'w'), Switch),
+    ]),
+    c("unbind-running-security-group", &[], &[]),
+    c("unbind-security-group", &[], &[f("--lifecycle", None, Value)]),
+    c("unbind-service", &["us"], &[f("--guid", None, Value), f("--wait", Some(b'w'), Switch)]),
+    c("unbind-staging-security-group", &[], &[]),
+    c("uninstall-plugin", &[], &[]),
+    c("unmap-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("--path", None, Value), f("--port", None, Number),
+    ]),
+    c("unset-env", &["ue"], &[]),
+    c("unset-label", &[], &[
+        f("--broker", Some(b'b'), Value), f("--offering", Some(b'e'), Value),
+        f("--source", None, Value), f("--stack", Some(b's'), Value),
+    ]),
+    c("unset-org-role", &[], &[f("--client", None, Switch), f("--origin", None, Value)]),
+    c("unset-space-quota", &[], &[]),
+    c("unset-space-role", &[], &[f("--client", None, Switch), f("--origin", None, Value)]),
+    c("unshare-private-domain", &[], &[]),
+    c("unshare-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("-o", Some(b'o'), Value), f("--path", None, Value),
+        f("-s", Some(b's'), Value),
+    ]),
+    c("unshare-service", &[], &[
+        f("-f", Some(b'f'), Switch), f("-o", Some(b'o'), Value), f("-s", Some(b's'), Value),
+    ]),
+    c("update-buildpack", &[], &[
+        f("--assign-stack", None, Value), f("--disable", None, Switch), f("--enable", None, Switch),
+        f("--lifecycle", Some(b'l'), Value), f("--lock", None, Switch),
+        f("--path", Some(b'p'), Value), f("--position", Some(b'i'), Value),
+        f("--rename", None, Value), f("--stack", Some(b's'), Value), f("--unlock", None, Switch),
+    ]),
+    c("update-destination", &[], &[
+        f("--app-protocol", None, Value), f("--hostname", Some(b'n'), Value),
+        f("--path", None, Value),
+    ]),
+    c("update-org-quota", &["update-quota"], &[
+        f("-a", Some(b'a'), Number), f("--allow-paid-service-plans", None, Switch),
+        f("--disallow-paid-service-plans", None, Switch), f("-i", Some(b'i'), Number),
+        f("-l", Some(b'l'), Number), f("-m", Some(b'm'), Number), f("-n", Some(b'n'), Value),
+        f("-r", Some(b'r'), Number), f("--reserved-route-ports", None, Number),
+        f("-s", Some(b's'), Number),
+    ]),
+    c("update-route", &[], &[
+        f("--hostname", Some(b'n'), Value), f("--option", Some(b'o'), Value),
+        f("--path", None, Value), f("--remove-option", Some(b'r'), Value),
+    ]),
+    c("update-security-group", &[], &[]),
+    c("update-service", &[], &[
+        f("-c", Some(b'c'), Value), f("-p", Some(b'p'), Value), f("-t", Some(b't'), Value),
+        f("--upgrade", None, Switch), f("--wait", Some(b'w'), Switch),
+    ]),
+    c("update-service-broker", &[], &[]),
+    c("update-space-quota", &[], &[
+        f("-a", Some(b'a'), Number), f("--allow-paid-service-plans", None, Switch),
+        f("--disallow-paid-service-plans", None, Switch), f("-i", Some(b'i'), Number),
+        f("-l", Some(b'l'), Number), f("-m", Some(b'm'), Number), f("-n", Some(b'n'), Value),
+        f("-r", Some(b'r'), Number), f("--reserved-route-ports", None, Number),
+        f("-s", Some(b's'), Number),
+    ]),
+    c("update-stack", &[], &[f("--reason", None, Value), f("--state", None, Value)]),
+    c("update-user-provided-service", &["uups"], &[
+        f("-l", Some(b'l'), Value), f("-p", Some(b'p'), Value), f("-r", Some(b'r'), Value),
+        f("-t", Some(b't'), Value),
+    ]),
+    c("upgrade-service", &[], &[f("--force", Some(b'f'), Switch), f("--wait", Some(b'w'), Switch)]),
+    c("version", &[], &[]),
+];
+// END GENERATED cf grammar

@@ -3,6 +3,7 @@
 //! anonymous usage events (SPEC.md). One module per concern; `app` wires them.
 
 pub mod app;
+pub mod argv;
 pub mod catalogue;
 pub mod cli;
 pub mod commands;

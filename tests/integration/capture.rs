@@ -29,7 +29,20 @@ const CASES: &[(&str, i32, &[&str])] = &[
         &["Route Created"],
     ),
     ("dev deploy-service mysql", 0, &["Deployed Service"]),
-    ("deploy-service rabbitmq", 0, &["Deployed Service"]),
+    // cf v8 has no `deploy-service` command: an unknown (plugin) command.
+    ("deploy-service rabbitmq", 0, &[]),
+    ("deploy-service rabbitmq", 1, &["Error"]),
+    // hidden and v6-era names cf v8 still accepts
+    ("v3-push myapp", 0, &["App Created"]),
+    ("stage myapp --package-guid g", 1, &["Error"]),
+    // a command's own --version is not a version request
+    ("rollback myapp --version 2", 1, &["Error"]),
+    ("push myapp --version", 0, &["App Created"]),
+    // plugins are matched on the first argument only; --h is help for them
+    ("-v dev start", 0, &[]),
+    ("-v dev start", 1, &["Error"]),
+    ("dev start --h", 0, &[]),
+    ("dev start --h", 1, &[]),
     (
         "create-service p-mysql db-small mydb",
         0,
@@ -67,6 +80,7 @@ const CASES: &[(&str, i32, &[&str])] = &[
     ("h", 1, &[]),
     ("push -h", 1, &[]),
     ("create-service --help", 1, &[]),
+    ("push myapp -b -h", 1, &["Error"]),
 ];
 
 #[test]
@@ -190,7 +204,7 @@ fn event_shape_is_a_segment_track_message() {
     assert!(age.num_seconds().abs() < 60);
     assert_eq!(
         e["properties"],
-        serde_json::json!({"command": "push", "flags": ["-b", "--no-start", "-m"], "buildpack": "nodejs"})
+        serde_json::json!({"command": "push", "flags": ["--buildpack", "--no-start", "--memory"], "buildpack": "nodejs"})
     );
     assert_eq!(e["context"]["os"]["name"], std::env::consts::OS);
     assert_eq!(e["context"]["os"]["arch"], std::env::consts::ARCH);
@@ -322,6 +336,25 @@ fn canary_values_never_leave_the_command_line() {
             canary(31),
             "-p".into(),
             canary(32),
+        ],
+        // Dash-led values: never a flag name, whatever cf makes of them.
+        vec![
+            "set-env".into(),
+            canary(33),
+            "NAME".into(),
+            format!("-{}", canary(34)),
+        ],
+        vec![
+            "dev".into(),
+            "start".into(),
+            "-f".into(),
+            format!("--{}", canary(35)),
+        ],
+        vec![
+            "push".into(),
+            canary(36),
+            format!("-c={}", canary(37)),
+            format!("-b-{}", canary(38)),
         ],
     ];
     for (i, line) in lines.iter().enumerate() {
