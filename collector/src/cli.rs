@@ -41,6 +41,17 @@ pub enum Command {
         /// No log line per request on stderr.
         #[arg(long)]
         quiet: bool,
+        /// Directory of the published site, served under /reports/
+        /// (default: the SQLite path with ".site" appended; with PostgreSQL,
+        /// cfdev-collector-site-DBNAME in the temp directory).
+        #[arg(long)]
+        site: Option<PathBuf>,
+        /// How often the site is republished: 30m, 1h, 1d or seconds.
+        #[arg(long, default_value = "1h")]
+        publish_every: String,
+        /// K for the published site: rows seen on fewer machines are suppressed.
+        #[arg(long, default_value_t = 5)]
+        min_machines: u64,
     },
     /// Write the quarter's aggregate report.
     Report {
@@ -57,6 +68,23 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Report as if generated at this time (RFC 3339), for reproducible output.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Write the public site: every quarter as HTML, JSON and CSV.
+    Publish {
+        #[arg(long, help = DB_HELP)]
+        db: String,
+        /// Directory to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Rows seen on fewer machines are suppressed.
+        #[arg(long, default_value_t = 5)]
+        min_machines: u64,
+        /// Publish as if at this time (RFC 3339), for reproducible output.
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Apply pending schema migrations (serve also does on start).
     Migrate {

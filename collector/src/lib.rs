@@ -5,6 +5,8 @@
 pub mod cli;
 pub mod copy;
 pub mod ingest;
+pub mod publish;
+pub mod publish_serve;
 pub mod quarter;
 pub mod report;
 pub mod server;

@@ -1,9 +1,9 @@
-//! `cfdev-collector serve|report|migrate|prune|copy …`: argument parsing
+//! `cfdev-collector serve|report|publish|migrate|prune|copy …`: argument parsing
 //! and one line per failure; the work is in the library.
 
 use cfdev_collector::cli::{Cli, Command};
 use cfdev_collector::store::{self, Database, Location};
-use cfdev_collector::{copy, quarter::Quarter, report, server};
+use cfdev_collector::{copy, publish, publish_serve, quarter::Quarter, report, server};
 use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,12 +19,33 @@ fn main() -> ExitCode {
             cache_mb,
             pg_pool,
             quiet,
+            site,
+            publish_every,
+            min_machines,
         } => Location::parse(&db).and_then(|location| {
             let options = store::Options {
                 cache_mb,
                 pool_size: pg_pool,
             };
-            serve(&listen, &location, write_keys, &options, quiet)
+            let every = publish_serve::parse_every(&publish_every)?;
+            let site = site.unwrap_or_else(|| match &location {
+                Location::Sqlite(path) => {
+                    let mut site = path.clone().into_os_string();
+                    site.push(".site");
+                    PathBuf::from(site)
+                }
+                // Derived data, rebuilt on every run: a temp dir per database.
+                Location::Postgres(config) => std::env::temp_dir().join(format!(
+                    "cfdev-collector-site-{}",
+                    config.get_dbname().unwrap_or("events")
+                )),
+            });
+            let publishing = Publishing {
+                site,
+                every,
+                min_machines,
+            };
+            serve(&listen, &location, write_keys, &options, quiet, publishing)
         }),
         Command::Report {
             db,
@@ -32,8 +53,20 @@ fn main() -> ExitCode {
             format,
             min_machines,
             out,
-        } => Location::parse(&db)
-            .and_then(|location| run_report(&location, quarter, &format, min_machines, out)),
+            as_of,
+        } => Location::parse(&db).and_then(|location| {
+            let now = as_of_time(as_of)?;
+            run_report(&location, quarter, &format, min_machines, out, now)
+        }),
+        Command::Publish {
+            db,
+            out,
+            min_machines,
+            as_of,
+        } => Location::parse(&db).and_then(|location| {
+            let now = as_of_time(as_of)?;
+            run_publish(&location, &out, min_machines, now)
+        }),
         Command::Migrate { db } => Location::parse(&db).and_then(|l| migrate(&l)),
         Command::Prune { db, before } => Location::parse(&db).and_then(|l| prune(&l, &before)),
         Command::Copy { from, to } => {
@@ -49,12 +82,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where `serve` publishes the site, how often, with which K.
+struct Publishing {
+    site: PathBuf,
+    every: std::time::Duration,
+    min_machines: u64,
+}
+
 fn serve(
     listen: &str,
     location: &Location,
     write_keys: Vec<String>,
     options: &store::Options,
     quiet: bool,
+    publishing: Publishing,
 ) -> Result<(), String> {
     // Bound first: a wrong address must not leave a new database behind.
     let listener = std::net::TcpListener::bind(listen)
@@ -78,7 +119,9 @@ fn serve(
             write_keys,
             quiet,
         });
-        server::serve(listener, state)
+        let app = server::router(state).merge(publish_serve::router(publishing.site.clone()));
+        tokio::spawn(republish(location.clone(), publishing));
+        server::serve_router(listener, app)
             .await
             .map_err(|e| e.to_string())?;
         Ok::<_, String>(finish)
@@ -89,17 +132,69 @@ fn serve(
     Ok(())
 }
 
+/// Publishes the site now and then every `every`, on a blocking thread with
+/// its own connection; a failure is reported and retried next time.
+async fn republish(location: Location, publishing: Publishing) {
+    let mut ticks = tokio::time::interval(publishing.every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (location, site, k) = (
+            location.clone(),
+            publishing.site.clone(),
+            publishing.min_machines,
+        );
+        let done = tokio::task::spawn_blocking(move || {
+            let mut db = Database::open(&location)?;
+            publish::publish(&mut db, &site, k, chrono::Utc::now())
+        })
+        .await;
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("cfdev-collector: publishing failed: {e}"),
+            Err(e) => eprintln!("cfdev-collector: publishing failed: {e}"),
+        }
+    }
+}
+
+fn as_of_time(as_of: Option<String>) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    match as_of {
+        None => Ok(chrono::Utc::now()),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| format!("--as-of '{text}' is not an RFC 3339 time")),
+    }
+}
+
+fn run_publish(
+    location: &Location,
+    out: &std::path::Path,
+    min_machines: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let mut db = Database::open(location)?;
+    let done = publish::publish(&mut db, out, min_machines, now)?;
+    eprintln!(
+        "cfdev-collector: published {} quarters ({} files) to {}",
+        done.quarters.len(),
+        done.files,
+        out.display()
+    );
+    Ok(())
+}
+
 fn run_report(
     location: &Location,
     quarter: Option<String>,
     format: &str,
     min_machines: u64,
     out: Option<PathBuf>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), String> {
-    let label = quarter.unwrap_or_else(|| report::quarter_of(chrono::Utc::now().date_naive()));
+    let label = quarter.unwrap_or_else(|| report::quarter_of(now.date_naive()));
     let quarter = Quarter::parse(&label)?;
     let mut db = Database::open(location)?;
-    let built = report::build(&mut db, &quarter, min_machines)
+    let built = report::build(&mut db, &quarter, min_machines, now)
         .map_err(|e| format!("report failed: {e}"))?;
     let text = report::render(&built, format)?;
     match out {

@@ -179,7 +179,12 @@ async fn track(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byt
 
 /// Serves until SIGTERM or SIGINT, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    serve_router(listener, router(state)).await
+}
+
+/// `serve` for a router the caller extended (the published site, `/reports/`).
+pub async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

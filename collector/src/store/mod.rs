@@ -150,6 +150,22 @@ pub(crate) fn day_label(day: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A group of a quarter's track events as the published report reads them:
+/// the events sharing event name, machine (anonymous ID, else user ID), OS,
+/// build, error command and UTC day, and how many there are. Missing values
+/// arrive as `"unknown"`; `command` is only meaningful for `Error` events.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    pub event: &'a str,
+    pub machine: &'a str,
+    pub os: &'a str,
+    pub build: &'a str,
+    pub command: &'a str,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub count: u64,
+}
+
 /// A stored event as `copy` moves it: the validated row plus when the
 /// collector that took it received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +316,28 @@ impl Database {
             Database::Postgres(a) => a.tallies(quarter),
         }
         .map(Tallies::sorted)
+    }
+
+    /// The published report's input: the quarter's track events timestamped
+    /// before `until_ms`, handed to `visit` in groups (SQLite: one event at a
+    /// time from its covering index; PostgreSQL: grouped by the server,
+    /// sql/postgres/report_groups.sql). Counting, vocabulary and k-anonymity
+    /// are the report's, the same for both.
+    pub fn scan_groups(
+        &mut self,
+        quarter: &Quarter,
+        until_ms: i64,
+        visit: &mut dyn FnMut(Group<'_>),
+    ) -> Result<(), String> {
+        let (start, end) = quarter.bounds_ms();
+        let end = end.min(until_ms);
+        if end <= start {
+            return Ok(());
+        }
+        match self {
+            Database::Sqlite(a) => a.scan_groups(start, end, visit),
+            Database::Postgres(a) => a.scan_groups(start, end, visit),
+        }
     }
 
     /// SQLite only: the same inputs computed by the warehouse statements of

@@ -6,7 +6,7 @@ use super::migrations::{self, POSTGRES};
 use super::postgres::{
     describe, ensure_partitions, insert, migrate, partition_name, Pending, INSERT,
 };
-use super::{day_label, Line, Record, Tallies};
+use super::{day_label, Group, Line, Record, Tallies};
 use crate::ingest::Row;
 use crate::quarter::Quarter;
 use std::collections::HashSet;
@@ -15,6 +15,9 @@ use tokio_postgres::{Client, NoTls};
 
 /// The report's aggregation inputs computed inside PostgreSQL.
 pub const REPORT_SQL: &str = include_str!("../../sql/postgres/report.sql");
+
+/// The published report's input, grouped inside PostgreSQL.
+pub const REPORT_GROUPS_SQL: &str = include_str!("../../sql/postgres/report_groups.sql");
 
 pub struct Admin {
     runtime: tokio::runtime::Runtime,
@@ -192,6 +195,45 @@ impl Admin {
             ))
             .map_err(pg)?;
         Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// The published report's input, streamed through a portal.
+    pub fn scan_groups(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+        visit: &mut dyn FnMut(Group<'_>),
+    ) -> Result<(), String> {
+        let runtime = &self.runtime;
+        let client = &mut self.client;
+        let tx = runtime.block_on(client.transaction()).map_err(pg)?;
+        let statement = runtime
+            .block_on(tx.prepare(REPORT_GROUPS_SQL))
+            .map_err(pg)?;
+        let portal = runtime
+            .block_on(tx.bind(&statement, &[&start_ms, &end_ms]))
+            .map_err(pg)?;
+        loop {
+            let rows = runtime
+                .block_on(tx.query_portal(&portal, 10_000))
+                .map_err(pg)?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let count: i64 = r.get(6);
+                visit(Group {
+                    event: r.get(0),
+                    machine: r.get(1),
+                    os: r.get(2),
+                    build: r.get(3),
+                    command: r.get(4),
+                    day: r.get(5),
+                    count: count as u64,
+                });
+            }
+        }
+        runtime.block_on(tx.commit()).map_err(pg)
     }
 
     /// Streams the quarter through a portal, `chunk` rows at a time.

@@ -6,7 +6,7 @@
 //! anonymous IDs); SQLite gives its WAL files the same mode.
 
 use super::migrations::{self, SQLITE};
-use super::{day_label, monday_of_day, Health, Line, Record, Tallies, Unavailable};
+use super::{day_label, monday_of_day, Group, Health, Line, Record, Tallies, Unavailable};
 use crate::ingest::Row;
 use crate::quarter::Quarter;
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -94,6 +94,15 @@ fn create_private(path: &Path) -> Result<(), String> {
 /// Opens (creating 0600) and migrates the database.
 pub fn open(path: &Path) -> Result<Connection, String> {
     create_private(path)?;
+    connect(path)
+}
+
+/// Opens and migrates an existing database without touching the file
+/// outside SQLite: closing any other descriptor of the file would drop the
+/// POSIX locks of every SQLite connection this process holds on it (serve's
+/// writer, while serve publishes the site), and SQLite would then delete the
+/// WAL under the writer.
+fn connect(path: &Path) -> Result<Connection, String> {
     let shown = path.display();
     let fail = |e: rusqlite::Error| format!("cannot open {shown}: {e}");
     let mut conn = Connection::open(path).map_err(fail)?;
@@ -320,7 +329,12 @@ fn db_err(e: rusqlite::Error) -> String {
 
 impl Admin {
     pub fn open(path: &Path) -> Result<Admin, String> {
-        Ok(Admin { conn: open(path)? })
+        let conn = if path.exists() {
+            connect(path)?
+        } else {
+            open(path)?
+        };
+        Ok(Admin { conn })
     }
 
     pub fn migrations(&mut self) -> Result<Vec<(u32, &'static str, bool)>, String> {
@@ -390,6 +404,40 @@ impl Admin {
                 })
                 .collect(),
         })
+    }
+
+    /// The published report's input, one event at a time, from the covering
+    /// index (the "rows" statement of report.sql).
+    pub fn scan_groups(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+        visit: &mut dyn FnMut(Group<'_>),
+    ) -> Result<(), String> {
+        let mut stmt = self.conn.prepare(&statement("rows")).map_err(db_err)?;
+        let mut rows = stmt
+            .query(rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms })
+            .map_err(db_err)?;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let text = |i: usize| -> Result<&str, String> {
+                Ok(row
+                    .get_ref(i)
+                    .and_then(|v| Ok(v.as_str_or_null()?))
+                    .map_err(db_err)?
+                    .unwrap_or("unknown"))
+            };
+            let ms: i64 = row.get(5).map_err(db_err)?;
+            visit(Group {
+                event: text(0)?,
+                machine: text(1)?,
+                os: text(2)?,
+                build: text(3)?,
+                command: text(4)?,
+                day: ms.div_euclid(86_400_000),
+                count: 1,
+            });
+        }
+        Ok(())
     }
 
     /// The same inputs computed by the warehouse SQL of report.sql (kept

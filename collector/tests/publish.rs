@@ -1,0 +1,205 @@
+//! `cfdev-collector publish` and `/reports/` through the binary: the site's
+//! files and states, its pages as headless Chromium builds them (with
+//! screenshots kept for a person to look at), the served site's headers and
+//! refusals.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::site::{self, database, publish, screenshots};
+use support::{data, Backend};
+
+const AS_OF: &str = "2026-11-26T12:00:00Z";
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&read(path)).unwrap()
+}
+
+fn site_lists_every_quarter_newest_first_with_its_files(backend: Backend) {
+    let db = database(backend, &data::normal());
+    let site = db.dir.path().join("site");
+    publish(&db, &site, 5, AS_OF);
+    let index = read(&site.join("index.html"));
+    let order: Vec<usize> = ["2026-Q4", "2026-Q3", "2026-Q2"]
+        .iter()
+        .map(|q| index.find(&format!("href=\"{q}/index.html\"")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first");
+    assert!(!index.contains("2026-Q1"), "nothing before the first data");
+    for q in ["2026-Q2", "2026-Q3", "2026-Q4"] {
+        for f in ["index.html", "report.json", "report.csv"] {
+            assert!(site.join(q).join(f).is_file(), "{q}/{f}");
+        }
+        let report = json(&site.join(q).join("report.json"));
+        assert_eq!(report["schema"], "cfdev-shim-report/1");
+        assert_eq!(report["state"], "published");
+    }
+    let q3 = json(&site.join("2026-Q3/report.json"));
+    assert_eq!(q3["previous_quarter"], "2026-Q2");
+    assert_eq!(q3["in_progress"], false);
+    let q4 = json(&site.join("2026-Q4/report.json"));
+    assert_eq!(q4["in_progress"], true);
+    assert_eq!(
+        q4["previous_quarter"],
+        Value::Null,
+        "no change for a running quarter"
+    );
+    assert_eq!(q4["data_window"]["until"], AS_OF);
+}
+
+/// The four states a quarter page can be in, as Chromium builds them, and a
+/// screenshot of each (target/publish-screenshots/) for a person to look at.
+#[test]
+fn pages_in_headless_chromium_for_every_state() {
+    let Some(browser) = site::chromium() else {
+        return;
+    };
+    let shots = screenshots();
+    let dir = tempfile::tempdir().unwrap();
+    let sites = |name: &str, events: &[Value], as_of: &str| -> PathBuf {
+        let db = database(Backend::Sqlite, events);
+        let out = dir.path().join(name);
+        publish(&db, &out, 5, as_of);
+        out
+    };
+    // Normal: a complete quarter with a previous one, and a running one.
+    let normal = sites("normal", &data::normal(), AS_OF);
+    let q3 = site::dom(browser, &normal.join("2026-Q3/index.html"));
+    assert!(q3.contains("data-state=\"published\""));
+    for id in ["events", "errors", "os", "builds", "weekly", "methodology"] {
+        assert_eq!(
+            q3.matches(&format!("<section id=\"{id}\"")).count(),
+            1,
+            "one {id} section"
+        );
+    }
+    assert_eq!(q3.matches("<h2>Events</h2>").count(), 1);
+    assert_eq!(q3.matches("<h2>Weekly trend</h2>").count(), 1);
+    assert!(q3.contains("change vs 2026-Q2"));
+    assert_eq!(
+        q3.matches("<svg").count(),
+        5,
+        "events, errors, os, builds, weeks"
+    );
+    assert!(
+        q3.matches("<table").count() >= 5,
+        "a table behind every chart"
+    );
+    assert!(!q3.contains("<script"));
+    // 2026-07-01 is a Wednesday: the first week is labelled Jul 1, not Jun 29.
+    assert!(q3.contains("<time datetime=\"2026-07-01\">2026-07-01</time> – 2026-07-05"));
+    assert!(!q3.contains("2026-06-29"));
+    assert!(q3.contains(">2026</text>"), "the year on the axis");
+    let q4 = site::dom(browser, &normal.join("2026-Q4/index.html"));
+    assert!(q4.contains("partial: in progress"));
+    assert!(q4.contains("&lt;K"), "the quiet week is suppressed");
+    assert!(q4.contains("quarter in progress"));
+    site::screenshot(
+        browser,
+        &normal.join("2026-Q3/index.html"),
+        &shots.join("normal-quarter.png"),
+        4200,
+    );
+    site::screenshot(
+        browser,
+        &normal.join("2026-Q4/index.html"),
+        &shots.join("running-quarter.png"),
+        4200,
+    );
+    site::screenshot(
+        browser,
+        &normal.join("index.html"),
+        &shots.join("index.png"),
+        1600,
+    );
+    // One week of data.
+    let one = sites("one-week", &data::one_week(), "2027-01-15T00:00:00Z");
+    let page = site::dom(browser, &one.join("2026-Q4/index.html"));
+    assert!(page.contains("data-state=\"published\""));
+    assert_eq!(page.matches("class=\"col\"").count(), 1, "one column drawn");
+    assert!(page.contains("class=\"grid\""), "a y-axis with gridlines");
+    site::screenshot(
+        browser,
+        &one.join("2026-Q4/index.html"),
+        &shots.join("one-week.png"),
+        3600,
+    );
+    // No data at all.
+    let empty = sites("empty", &[], "2026-11-26T12:00:00Z");
+    let page = site::dom(browser, &empty.join("2026-Q4/index.html"));
+    assert!(page.contains("data-state=\"no_data\""));
+    assert!(page.contains("<strong>No data</strong>"));
+    assert!(!page.contains("<svg"));
+    site::screenshot(
+        browser,
+        &empty.join("2026-Q4/index.html"),
+        &shots.join("no-data.png"),
+        1800,
+    );
+    // Everything suppressed.
+    let few = sites("few", &data::few_machines(), "2026-11-26T12:00:00Z");
+    let page = site::dom(browser, &few.join("2026-Q4/index.html"));
+    assert!(page.contains("data-state=\"all_suppressed\""));
+    assert!(page.contains("<strong>All suppressed</strong>"));
+    assert!(!page.contains("<svg"));
+    let index = site::dom(browser, &few.join("index.html"));
+    assert!(index.contains("all suppressed"));
+    site::screenshot(
+        browser,
+        &few.join("2026-Q4/index.html"),
+        &shots.join("all-suppressed.png"),
+        1800,
+    );
+}
+
+/// The same data gives the same site, byte for byte, on both backends.
+#[test]
+fn site_is_identical_on_both_backends() {
+    let events = data::normal();
+    let out: Vec<PathBuf> = [Backend::Sqlite, Backend::Postgres]
+        .into_iter()
+        .map(|backend| {
+            let db = database(backend, &events);
+            let out = tempfile::tempdir().unwrap().keep();
+            publish(&db, &out, 5, AS_OF);
+            out
+        })
+        .collect();
+    let files = |root: &Path| {
+        let mut all = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    all.push(path.strip_prefix(root).unwrap().to_path_buf());
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    let (a, b) = (files(&out[0]), files(&out[1]));
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 3 * 3 + 2, "three quarters, index and schema");
+    for f in &a {
+        assert_eq!(
+            read(&out[0].join(f)),
+            read(&out[1].join(f)),
+            "{}",
+            f.display()
+        );
+    }
+    for dir in out {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+on_both_backends!(site_lists_every_quarter_newest_first_with_its_files);
