@@ -114,10 +114,10 @@ fn is_product_build(raw: &str) -> bool {
 /// `unknown` (the wrapper's word for a command it does not know).
 pub fn command(raw: &str) -> &str {
     let known = raw == UNKNOWN
-        || commands::canonical(raw.as_bytes()) == Some(raw)
-        || raw
-            .strip_prefix("dev ")
-            .is_some_and(|sub| commands::dev_subcommand(sub.as_bytes()) == Some(raw));
+        || commands::CF_COMMANDS
+            .iter()
+            .chain(commands::DEV_COMMANDS)
+            .any(|c| c.name == raw);
     if known {
         raw
     } else {
