@@ -28,12 +28,7 @@ impl Outcome {
         let _ = std::io::stdout().flush();
         match self {
             Outcome::Exit(code) => code,
-            #[cfg(unix)]
             Outcome::Child(exit) => forward::die_like(exit),
-            #[cfg(not(unix))]
-            Outcome::Child(ChildExit::Code(code)) => code,
-            #[cfg(not(unix))]
-            Outcome::Child(ChildExit::Signal(sig)) => 128 + sig,
         }
     }
 }
@@ -72,7 +67,7 @@ fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
         // through without recording, skipping what the chain already tried.
         return exec_real(&guard, settings.real_cf.as_deref(), &argv0, args);
     }
-    let guard = Guard::default();
+    let guard = Guard::fresh();
     let inv = Invocation::parse(args);
     let paths = settings.paths.as_ref();
     if inv.telemetry_switch.is_some() {
@@ -145,17 +140,7 @@ fn exec_real(
         Err(e) => return fail(e),
     };
     let prepared = Prepared::new(&real, argv0, args, (GUARD_VAR, &guard.value_for(&real)));
-    #[cfg(unix)]
-    {
-        fail(forward::exec(&prepared))
-    }
-    #[cfg(not(unix))]
-    {
-        match forward::spawn_and_wait(&prepared) {
-            Ok(exit) => Outcome::Child(exit),
-            Err(e) => fail(e),
-        }
-    }
+    fail(forward::exec(&prepared))
 }
 
 fn spawn_and_record(

@@ -1,12 +1,23 @@
 //! Running the real cf. Two paths: `exec` replaces this process (telemetry off
 //! or undecided: nothing is left behind), `spawn_and_wait` keeps us alive to
-//! record the outcome (telemetry on). Both pass argv bytes, the environment
-//! and every inherited descriptor and signal disposition through untouched;
-//! the only addition is the recursion-guard variable (see `resolve`).
+//! record the outcome (telemetry on). Both pass argv bytes, the caller's
+//! environment block (entry for entry, malformed entries included), every
+//! inherited descriptor, disposition, mask and limit through untouched; the
+//! only addition is the recursion-guard entry (see `resolve`), left out again
+//! when it alone would push the call over the kernel's size limit (E2BIG).
+//!
+//! The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's
+//! posix_spawn does, but the code between clone and exec is ours: it puts
+//! back exactly the dispositions and mask the caller gave us (posix_spawn
+//! cannot set "ignore", and glibc's hands cf its own signals 32 and 33 as
+//! ignored). If anything in that set-up fails before cf has started, the
+//! call falls back to the exec path: cf runs exactly, unrecorded.
 
 use crate::error::ErrorKind;
-use std::ffi::{CString, OsString};
+use crate::signals::{self, Installed, Mask};
+use std::ffi::{CStr, CString, OsString};
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// How the real cf ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,55 +32,65 @@ impl ChildExit {
     }
 }
 
+extern "C" {
+    /// The environment block as the kernel and the C runtime left it.
+    static environ: *const *const libc::c_char;
+}
+
 /// The argv/envp arrays, built before any fork so the child only has to call
 /// async-signal-safe functions.
 pub struct Prepared {
     path: CString,
     argv: Vec<CString>,
-    env_owned: Vec<CString>,
+    /// The caller's entries, byte for byte, minus any inherited guard entry.
+    env: Vec<CString>,
+    guard: CString,
     display: String,
+}
+
+/// NULL-terminated pointer arrays into a `Prepared`.
+struct Pointers {
+    argv: Vec<*const libc::c_char>,
+    env_with_guard: Vec<*const libc::c_char>,
+    env_without_guard: Vec<*const libc::c_char>,
 }
 
 impl Prepared {
     /// `argv0` is what cf sees as its own name; `guard` is the `NAME=VALUE`
     /// entry that replaces any inherited copy of the guard variable.
     pub fn new(path: &Path, argv0: &OsString, args: &[OsString], guard: (&str, &[u8])) -> Self {
-        let path_c = cstring(path.as_os_str());
         let mut argv = Vec::with_capacity(args.len() + 1);
-        argv.push(cstring(argv0));
-        argv.extend(args.iter().map(|a| cstring(a)));
-        let mut env_owned: Vec<CString> = Vec::new();
-        let prefix = format!("{}=", guard.0);
-        for (key, value) in std::env::vars_os() {
-            if key == guard.0 {
-                continue;
-            }
-            let mut entry = os_bytes(&key).to_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(os_bytes(&value));
-            if let Ok(c) = CString::new(entry) {
-                env_owned.push(c);
-            }
-        }
-        let mut entry = prefix.into_bytes();
+        argv.push(cstring(argv0.as_encoded_bytes()));
+        argv.extend(args.iter().map(|a| cstring(a.as_encoded_bytes())));
+        let mut prefix = guard.0.as_bytes().to_vec();
+        prefix.push(b'=');
+        let env = caller_environment()
+            .filter(|entry| !entry.to_bytes().starts_with(&prefix))
+            .map(CStr::to_owned)
+            .collect();
+        let mut entry = prefix;
         entry.extend_from_slice(guard.1);
-        if let Ok(c) = CString::new(entry) {
-            env_owned.push(c);
-        }
         Prepared {
-            path: path_c,
+            path: cstring(path.as_os_str().as_encoded_bytes()),
             argv,
-            env_owned,
+            env,
+            guard: cstring(&entry),
             display: path.display().to_string(),
         }
     }
 
-    fn pointers(&self) -> (Vec<*const libc::c_char>, Vec<*const libc::c_char>) {
-        let mut argv: Vec<_> = self.argv.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let mut envp: Vec<_> = self.env_owned.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
-        (argv, envp)
+    fn pointers(&self) -> Pointers {
+        let nul_terminated = |items: &[CString], extra: Option<&CString>| {
+            let mut out: Vec<*const libc::c_char> = items.iter().map(|c| c.as_ptr()).collect();
+            out.extend(extra.map(|c| c.as_ptr()));
+            out.push(std::ptr::null());
+            out
+        };
+        Pointers {
+            argv: nul_terminated(&self.argv, None),
+            env_with_guard: nul_terminated(&self.env, Some(&self.guard)),
+            env_without_guard: nul_terminated(&self.env, None),
+        }
     }
 
     fn exec_error(&self, errno: i32) -> ErrorKind {
@@ -87,198 +108,219 @@ impl Prepared {
     }
 }
 
-#[cfg(unix)]
-fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
-    std::os::unix::ffi::OsStrExt::as_bytes(s)
+/// Every entry of the environment block, in order, duplicates and entries
+/// without `=` included (std's view of the environment drops those).
+fn caller_environment() -> impl Iterator<Item = &'static CStr> {
+    // SAFETY: reading the pointer; nothing in this process modifies the
+    // environment (no setenv/putenv), so the block stays valid.
+    let mut cursor = unsafe { environ };
+    std::iter::from_fn(move || {
+        if cursor.is_null() {
+            return None;
+        }
+        // SAFETY: `cursor` points into the NULL-terminated environ array.
+        let entry = unsafe { *cursor };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: still within the array: the current entry was not NULL.
+        cursor = unsafe { cursor.add(1) };
+        // SAFETY: environment entries are NUL-terminated C strings that live
+        // as long as the process.
+        Some(unsafe { CStr::from_ptr(entry) })
+    })
 }
 
-#[cfg(unix)]
-fn cstring(s: &std::ffi::OsStr) -> CString {
-    // argv and PATH entries come from C strings, so they hold no NUL.
-    CString::new(os_bytes(s)).unwrap_or_default()
+fn cstring(bytes: &[u8]) -> CString {
+    // argv, PATH entries and environment entries come from C strings, so
+    // they hold no NUL.
+    CString::new(bytes).unwrap_or_default()
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// execve with the guard; at the size limit, once more without it.
+/// Async-signal-safe. Returns the errno of the last attempt.
+fn execve_with_fallback(
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    env_with_guard: *const *const libc::c_char,
+    env_without_guard: *const *const libc::c_char,
+) -> i32 {
+    // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
+    unsafe { libc::execve(path, argv, env_with_guard) };
+    if errno() != libc::E2BIG {
+        return errno();
+    }
+    // SAFETY: as above.
+    unsafe { libc::execve(path, argv, env_without_guard) };
+    errno()
 }
 
 /// Replaces this process with cf. Returns only if the kernel refused.
-#[cfg(unix)]
 pub fn exec(prepared: &Prepared) -> ErrorKind {
-    let (argv, envp) = prepared.pointers();
-    // SAFETY: argv/envp are NUL-terminated arrays of valid C strings that
-    // outlive the call.
-    unsafe { libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    prepared.exec_error(
-        std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::ENOENT),
-    )
+    let p = prepared.pointers();
+    let errno = execve_with_fallback(
+        prepared.path.as_ptr(),
+        p.argv.as_ptr(),
+        p.env_with_guard.as_ptr(),
+        p.env_without_guard.as_ptr(),
+    );
+    prepared.exec_error(errno)
 }
 
-#[cfg(unix)]
-mod signals {
-    use std::sync::atomic::{AtomicI32, Ordering};
+/// What the child does between clone and exec; it shares our memory.
+struct ChildPlan<'a> {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    env_with_guard: *const *const libc::c_char,
+    env_without_guard: *const *const libc::c_char,
+    installed: &'a Installed,
+    caller_mask: Mask,
+    /// 0: exec'd. Positive: exec's errno. Negative: set-up errno.
+    failure: AtomicI32,
+}
 
-    pub static CHILD: AtomicI32 = AtomicI32::new(0);
-    pub static PENDING: AtomicI32 = AtomicI32::new(0);
+extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `spawn` passes a ChildPlan that outlives the child (CLONE_VFORK
+    // suspends the parent until the child has exec'd or exited).
+    let plan = unsafe { &*(plan as *const ChildPlan) };
+    let setup = plan
+        .installed
+        .restore()
+        .and_then(|()| plan.caller_mask.set());
+    let failure = match setup {
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
+        Ok(()) => execve_with_fallback(
+            plan.path,
+            plan.argv,
+            plan.env_with_guard,
+            plan.env_without_guard,
+        ),
+    };
+    plan.failure.store(failure, Ordering::SeqCst);
+    // SAFETY: _exit is async-signal-safe and runs no atexit handlers (which
+    // would touch the parent's memory).
+    unsafe { libc::_exit(127) }
+}
 
-    extern "C" fn relay(sig: libc::c_int) {
-        let child = CHILD.load(Ordering::SeqCst);
-        if child > 0 {
-            // SAFETY: kill is async-signal-safe.
-            unsafe { libc::kill(child, sig) };
-        } else {
-            PENDING.store(sig, Ordering::SeqCst);
-        }
+/// Starts cf with clone(CLONE_VM | CLONE_VFORK): no page-table copy, and
+/// the exec result is known when this returns. Ok(pid) once cf runs;
+/// Err(errno) with positive errno when exec failed, negative when set-up did.
+fn spawn(plan: &ChildPlan) -> Result<libc::pid_t, i32> {
+    const STACK: usize = 64 * 1024;
+    let mut stack = vec![0u8; STACK];
+    let top = stack.as_mut_ptr().wrapping_add(STACK);
+    let top = top.wrapping_sub(top as usize % 16);
+    // SAFETY: `top` is the 16-byte aligned end of a live buffer used as the
+    // child's stack; the child only runs `child_main`, which makes
+    // async-signal-safe calls and ends in execve or _exit.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            plan as *const ChildPlan as *mut libc::c_void,
+        )
+    };
+    if pid < 0 {
+        return Err(-errno());
     }
-
-    /// Dispositions before `install`, restored after cf ends.
-    pub struct Saved(pub Vec<(libc::c_int, libc::sigaction)>);
-
-    fn query(sig: libc::c_int) -> libc::sigaction {
-        // SAFETY: sigaction with a null new action only reads.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(sig, std::ptr::null(), &mut old);
-            old
-        }
-    }
-
-    fn set(sig: libc::c_int, handler: libc::sighandler_t) {
-        // SAFETY: installs a plain handler or SIG_IGN.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
-    }
-
-    /// While cf runs the terminal's SIGINT/SIGQUIT reach it directly (same
-    /// process group), so we ignore them; SIGTERM/SIGHUP aimed at us are
-    /// relayed. A signal the caller already ignores stays ignored.
-    pub fn install() -> Saved {
-        let mut saved = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
-            let old = query(sig);
-            saved.push((sig, old));
-            if old.sa_sigaction == libc::SIG_IGN {
-                continue;
-            }
-            if sig == libc::SIGINT || sig == libc::SIGQUIT {
-                set(sig, libc::SIG_IGN);
-            } else {
-                set(
-                    sig,
-                    relay as extern "C" fn(libc::c_int) as libc::sighandler_t,
-                );
-            }
-        }
-        Saved(saved)
-    }
-
-    impl Saved {
-        /// Signals that were not ignored before `install` ignored them.
-        pub fn ignored_by_us(&self) -> impl Iterator<Item = libc::c_int> + '_ {
-            self.0
-                .iter()
-                .filter(|(sig, old)| {
-                    (*sig == libc::SIGINT || *sig == libc::SIGQUIT)
-                        && old.sa_sigaction != libc::SIG_IGN
-                })
-                .map(|(sig, _)| *sig)
-        }
-    }
-
-    pub fn uninstall(saved: &Saved) {
-        for (sig, action) in &saved.0 {
-            // SAFETY: restores what `install` replaced.
-            unsafe { libc::sigaction(*sig, action, std::ptr::null_mut()) };
+    match plan.failure.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        failure => {
+            // The child exited with 127: reap it.
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            Err(failure)
         }
     }
 }
 
 /// Runs cf as a child and waits for it, relaying signals as described in
-/// `signals`. Returns how cf ended. posix_spawn (a vfork-style clone in
-/// glibc) is used rather than fork: it does not copy our page tables, and
-/// the kernel reports an exec failure back to us directly.
-#[cfg(unix)]
+/// `signals`. Returns how cf ended.
 pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
-    use std::sync::atomic::Ordering;
-    let (argv, envp) = prepared.pointers();
-    let saved = signals::install();
-    // SAFETY: attr and the sigset are initialised before use and destroyed
-    // after; argv/envp outlive the call.
-    let (rc, pid) = unsafe {
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawnattr_init(&mut attr);
-        // Only what we changed to "ignore" goes back to default in cf;
-        // handlers we installed are reset by exec itself.
-        let mut defaults: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut defaults);
-        for sig in saved.ignored_by_us() {
-            libc::sigaddset(&mut defaults, sig);
-        }
-        libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
-        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
-        let mut pid: libc::pid_t = 0;
-        let rc = libc::posix_spawn(
-            &mut pid,
-            prepared.path.as_ptr(),
-            std::ptr::null(),
-            &attr,
-            argv.as_ptr() as *const *mut libc::c_char,
-            envp.as_ptr() as *const *mut libc::c_char,
-        );
-        libc::posix_spawnattr_destroy(&mut attr);
-        (rc, pid)
+    let p = prepared.pointers();
+    let Ok(caller_mask) = Mask::block_all() else {
+        return Err(exec(prepared));
     };
-    if rc != 0 {
-        signals::uninstall(&saved);
-        return Err(prepared.exec_error(rc));
-    }
-    signals::CHILD.store(pid, Ordering::SeqCst);
-    let pending = signals::PENDING.swap(0, Ordering::SeqCst);
-    if pending != 0 {
-        // SAFETY: plain kill of our own child.
-        unsafe { libc::kill(pid, pending) };
-    }
-    let mut status = 0;
-    loop {
-        // SAFETY: waits for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid || (r < 0 && errno() != libc::EINTR) {
-            break;
+    let installed = match signals::install() {
+        Ok(installed) => installed,
+        Err(_) => {
+            let _ = caller_mask.set();
+            return Err(exec(prepared));
         }
-    }
-    signals::CHILD.store(0, Ordering::SeqCst);
-    signals::uninstall(&saved);
-    if libc::WIFSIGNALED(status) {
-        Ok(ChildExit::Signal(libc::WTERMSIG(status)))
-    } else {
-        Ok(ChildExit::Code(libc::WEXITSTATUS(status)))
+    };
+    let plan = ChildPlan {
+        path: prepared.path.as_ptr(),
+        argv: p.argv.as_ptr(),
+        env_with_guard: p.env_with_guard.as_ptr(),
+        env_without_guard: p.env_without_guard.as_ptr(),
+        installed: &installed,
+        caller_mask,
+        failure: AtomicI32::new(0),
+    };
+    let pid = match spawn(&plan) {
+        Ok(pid) => pid,
+        Err(failure) => {
+            let _ = installed.restore();
+            let _ = caller_mask.set();
+            if failure > 0 {
+                return Err(prepared.exec_error(failure));
+            }
+            // cf has not started: run it the plain way rather than not at all.
+            return Err(exec(prepared));
+        }
+    };
+    signals::set_child(pid);
+    // Signals that arrived meanwhile are pending; unblocking relays them.
+    let waited = caller_mask
+        .set()
+        .map_err(|e| e.raw_os_error())
+        .and_then(|()| wait_for(pid));
+    // From here on cf is gone: whatever arrives now arrived after its end,
+    // and stays blocked until we exit the way cf did.
+    let _ = Mask::block_all();
+    signals::set_child(0);
+    let _ = installed.restore();
+    match waited {
+        Ok(status) if libc::WIFSIGNALED(status) => Ok(ChildExit::Signal(libc::WTERMSIG(status))),
+        Ok(status) => Ok(ChildExit::Code(libc::WEXITSTATUS(status))),
+        Err(errno) => Err(ErrorKind::Failed(format!(
+            "lost track of cf (pid {pid}): {}",
+            std::io::Error::from_raw_os_error(errno.unwrap_or(0))
+        ))),
     }
 }
 
-#[cfg(unix)]
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+/// Waits for cf to end; while it is stopped, so are we.
+fn wait_for(pid: libc::pid_t) -> Result<i32, Option<i32>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` outlives the call.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+        if r == pid && libc::WIFSTOPPED(status) {
+            signals::stop_like(libc::WSTOPSIG(status));
+            continue;
+        }
+        if r == pid {
+            return Ok(status);
+        }
+        if r < 0 && errno() != libc::EINTR {
+            return Err(Some(errno()));
+        }
+    }
 }
 
 /// Ends this process the way cf ended: same code, or death by the same signal.
-#[cfg(unix)]
 pub fn die_like(exit: ChildExit) -> i32 {
     match exit {
         ChildExit::Code(code) => code,
         ChildExit::Signal(sig) => {
-            // SAFETY: restore the default action, unblock and raise the signal
-            // so our parent sees the same death as with cf run directly.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, sig);
-                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                libc::raise(sig);
-            }
+            signals::die_of(sig);
             128 + sig
         }
     }

@@ -2,6 +2,11 @@
 //! every invocation unchanged and, only after the user opts in, records
 //! anonymous usage events (SPEC.md). One module per concern; `app` wires them.
 
+// Forwarding relies on clone(2), the raw signal mask and /proc (see
+// `forward`, `signals`, `resolve`); nothing else is built or tested.
+#[cfg(not(target_os = "linux"))]
+compile_error!("cfdev-shim supports Linux only (README: Platforms)");
+
 pub mod app;
 pub mod argv;
 pub mod catalogue;
@@ -20,5 +25,6 @@ pub mod paths;
 pub mod record;
 pub mod resolve;
 pub mod settings;
+pub mod signals;
 pub mod spool;
 pub mod state;

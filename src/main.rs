@@ -1,9 +1,8 @@
 //! Entry point. On Unix we take over the C `main` (`no_main`) so that nothing
 //! runs before forwarding: std's runtime setup would ignore SIGPIPE and reopen
 //! closed standard descriptors, and cf must inherit exactly what we inherited.
-#![cfg_attr(unix, no_main)]
+#![no_main]
 
-#[cfg(unix)]
 #[no_mangle]
 #[allow(clippy::not_unsafe_ptr_arg_deref)] // the C runtime is the only caller
 pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
@@ -16,10 +15,4 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
         .map(std::os::unix::ffi::OsStringExt::from_vec)
         .collect();
     cfdev_shim::app::run(args).finish()
-}
-
-#[cfg(not(unix))]
-fn main() {
-    let code = cfdev_shim::app::run(std::env::args_os().collect()).finish();
-    std::process::exit(code);
 }

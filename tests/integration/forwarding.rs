@@ -209,30 +209,6 @@ fn spawn_path_relays_sigterm_and_sighup_to_cf() {
 }
 
 #[test]
-fn spawn_path_ignores_sigint_while_cf_handles_it() {
-    // The terminal sends SIGINT to the whole foreground group; the wrapper
-    // must survive it and report how cf ended.
-    let sb = Sandbox::new();
-    sb.telemetry_on();
-    let mut child = sb
-        .cf()
-        .arg("logs")
-        .env("FAKE_CF_SLEEP_MS", "1500")
-        .spawn()
-        .unwrap();
-    wait_until("cf to start", Duration::from_secs(10), || {
-        !sb.calls().is_empty()
-    });
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "wrapper ignored SIGINT and passed cf's status"
-    );
-}
-
-#[test]
 fn missing_cf_is_127_with_one_line() {
     let sb = Sandbox::new();
     std::fs::remove_file(sb.path("real/cf")).unwrap();
@@ -341,12 +317,72 @@ fn terminal_stays_a_terminal() {
 }
 
 #[test]
+fn a_plugin_running_cf_reaches_the_real_cf() {
+    // cf plugins are children of cf; some run `cf` themselves. The guard
+    // they inherit must not send that call past the real cf.
+    both_paths(|sb, mode| {
+        let out = run(sb.cf().arg("push").env("FAKE_CF_CHILD", "push"));
+        assert_eq!(out.status.code(), Some(0), "{mode}\n{}", stderr(&out));
+        let calls = sb.calls();
+        assert_eq!(calls.len(), 2, "{mode}: outer cf and the plugin's cf");
+        for call in &calls {
+            assert_eq!(call.argv[1..], [OsString::from("push")], "{mode}");
+        }
+        if mode == "spawn" {
+            assert_eq!(
+                sb.event_names(),
+                ["App Created", "App Created"],
+                "two invocations, each recorded once"
+            );
+        } else {
+            assert!(sb.state_files().is_empty(), "{:?}", sb.state_files());
+        }
+    });
+}
+
+#[test]
+fn a_shim_script_that_does_not_exec_ends_as_a_loop() {
+    // A `cf` script that runs the wrapper as a child (no exec) starts a
+    // fresh call each time; the nesting bound ends it instead of forking
+    // forever.
+    both_paths(|sb, mode| {
+        std::fs::create_dir_all(sb.path("script")).unwrap();
+        let script = format!("#!/bin/sh\n{SHIM} cf \"$@\"\n");
+        std::fs::write(sb.path("script/cf"), script).unwrap();
+        std::fs::set_permissions(
+            sb.path("script/cf"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = std::env::join_paths(["bin", "script"].iter().map(|d| sb.path(d))).unwrap();
+        let mut child = sb
+            .cf()
+            .arg("apps")
+            .env("PATH", &path)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        wait_until("the loop to end", Duration::from_secs(20), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert_eq!(status.unwrap().code(), Some(127), "{mode}");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(err.lines().count(), 1, "{mode}: {err}");
+        assert!(err.contains("loop"), "{mode}: {err}");
+        assert!(sb.calls().is_empty(), "{mode}");
+    });
+}
+
+#[test]
 fn stale_guard_from_the_environment_is_ignored() {
     // A guard inherited by an unrelated later cf call (not our parent's)
     // must not make the wrapper skip the real cf or stop recording.
     let sb = Sandbox::new();
     sb.telemetry_on();
-    let guard = format!("1\n{}", sb.path("real/cf").display());
+    let guard = format!("1 1:1 0\n{}", sb.path("real/cf").display());
     run_ok(sb.cf().arg("push").env("__CFDEV_SHIM_GUARD", guard));
     assert_eq!(sb.calls().len(), 1);
     assert_eq!(sb.event_names(), ["App Created"]);

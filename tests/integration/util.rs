@@ -12,22 +12,31 @@ use std::time::{Duration, Instant};
 
 pub const SHIM: &str = env!("CARGO_BIN_EXE_cfdev-shim");
 
+/// Compiles `tests/support/NAME.rs` into the target's temp dir.
+fn build_support(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.rs"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = dir.join(format!("{name}-{}", std::process::id()));
+    let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--edition", "2021", "-O", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("rustc runs");
+    assert!(status.success(), "building {name} failed");
+    out
+}
+
 /// Builds the fake cf once per test run.
 pub fn fake_cf_binary() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_cf.rs");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let out = dir.join(format!("fake-cf-{}", std::process::id()));
-        let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .args(["--edition", "2021", "-O", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .expect("rustc runs");
-        assert!(status.success(), "building the fake cf failed");
-        out
-    })
+    BUILT.get_or_init(|| build_support("fake_cf"))
+}
+
+/// Builds the exec helper (`tests/support/exec_with.rs`) once per test run.
+pub fn exec_with_binary() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build_support("exec_with"))
 }
 
 pub struct Sandbox {
@@ -44,6 +53,12 @@ pub struct Call {
     pub pid: u32,
     pub ppid: u32,
     pub stdin: Vec<u8>,
+    /// The environment block entry for entry (entries without `=` included).
+    pub environ: Vec<Vec<u8>>,
+    /// SigBlk/SigIgn/SigCgt lines of cf's /proc/self/status.
+    pub signals: String,
+    /// cf's /proc/self/limits.
+    pub limits: String,
 }
 
 impl Sandbox {
@@ -193,12 +208,12 @@ fn read_call(dir: &Path) -> Call {
         .collect();
     let env = split_nul(&std::fs::read(dir.join("env")).unwrap())
         .into_iter()
-        .map(|kv| {
-            let eq = kv.iter().position(|b| *b == b'=').unwrap();
-            (
+        .filter_map(|kv| {
+            let eq = kv.iter().position(|b| *b == b'=')?;
+            Some((
                 OsString::from_vec(kv[..eq].to_vec()),
                 OsString::from_vec(kv[eq + 1..].to_vec()),
-            )
+            ))
         })
         .collect();
     let ids = std::fs::read_to_string(dir.join("pid")).unwrap();
@@ -211,6 +226,9 @@ fn read_call(dir: &Path) -> Call {
         pid: ids.next().unwrap(),
         ppid: ids.next().unwrap(),
         stdin: std::fs::read(dir.join("stdin")).unwrap(),
+        environ: split_nul(&std::fs::read(dir.join("environ")).unwrap_or_default()),
+        signals: std::fs::read_to_string(dir.join("signals")).unwrap_or_default(),
+        limits: std::fs::read_to_string(dir.join("limits")).unwrap_or_default(),
     }
 }
 
