@@ -202,4 +202,191 @@ fn site_is_identical_on_both_backends() {
     }
 }
 
-on_both_backends!(site_lists_every_quarter_newest_first_with_its_files);
+/// `serve` publishes the site at start and then on schedule, and serves it
+/// under /reports/ with the right types and validators; nothing else on the
+/// disk can be reached, whatever the path.
+fn reports_route_serves_the_site_read_only(backend: Backend) {
+    let db = database(backend, &data::normal());
+    let site = db.dir.path().join("site");
+    // Hourly (the default): nothing changes under the validators below.
+    let c =
+        support::Collector::start_with(&db, &[], &["--quiet", "--site", site.to_str().unwrap()]);
+    support::eventually(30, "the first publication", || {
+        site::raw(&c.addr, "GET", "/reports/", &[]).status == 200
+    });
+    let index = site::raw(&c.addr, "GET", "/reports/", &[]);
+    assert_eq!(
+        index.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(index.text().contains("cfdev-shim usage reports"));
+    assert_eq!(
+        index.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(index
+        .header("content-security-policy")
+        .unwrap()
+        .contains("default-src 'none'"));
+    let etag = index.header("etag").expect("an ETag");
+    let modified = index.header("last-modified").expect("a Last-Modified");
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    let again = site::raw(&c.addr, "GET", "/reports/", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag").as_deref(), Some(etag.as_str()));
+    let other = site::raw(
+        &c.addr,
+        "GET",
+        "/reports/",
+        &[("If-None-Match", "\"nope\"")],
+    );
+    assert_eq!(other.status, 200);
+    let since = site::raw(
+        &c.addr,
+        "GET",
+        "/reports/",
+        &[("If-Modified-Since", &modified)],
+    );
+    assert_eq!(since.status, 304);
+    let stale = site::raw(
+        &c.addr,
+        "GET",
+        "/reports/",
+        &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+    );
+    assert_eq!(stale.status, 200);
+    let json = site::raw(&c.addr, "GET", "/reports/2026-Q3/report.json", &[]);
+    assert_eq!(json.status, 200);
+    assert_eq!(
+        json.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&json.body).unwrap()["quarter"],
+        "2026-Q3"
+    );
+    let csv = site::raw(&c.addr, "GET", "/reports/2026-Q3/report.csv", &[]);
+    assert_eq!(
+        csv.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    let head = site::raw(&c.addr, "HEAD", "/reports/2026-Q3/report.json", &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length")
+            .and_then(|n| n.parse::<usize>().ok()),
+        Some(json.body.len())
+    );
+    for (path, to) in [
+        ("/reports", "/reports/"),
+        ("/reports/2026-Q3", "/reports/2026-Q3/"),
+    ] {
+        let r = site::raw(&c.addr, "GET", path, &[]);
+        assert_eq!(
+            (r.status, r.header("location").as_deref()),
+            (301, Some(to)),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        site::raw(&c.addr, "GET", "/reports/2026-Q3/", &[]).status,
+        200
+    );
+    assert_eq!(site::raw(&c.addr, "POST", "/reports/", &[]).status, 405);
+    // Things that are not the site.
+    std::fs::create_dir_all(site.join("empty")).unwrap();
+    std::fs::write(site.join("notes.txt"), "private").unwrap();
+    std::os::unix::fs::symlink(db.dir.path().join("t.db"), site.join("db.html")).unwrap();
+    std::os::unix::fs::symlink("/etc", site.join("etc")).unwrap();
+    let db_name = if backend == Backend::Sqlite {
+        "t.db"
+    } else {
+        "served-site"
+    };
+    for target in [
+        "/reports/empty/".to_string(),
+        "/reports/notes.txt".into(),
+        "/reports/db.html".into(),
+        "/reports/etc/passwd".into(),
+        "/reports/etc/hostname.html".into(),
+        format!("/reports/../{db_name}"),
+        format!("/reports/%2e%2e/{db_name}"),
+        format!("/reports/..%2f{db_name}"),
+        format!("/reports/2026-Q3/../../{db_name}"),
+        format!("/reports/.%2e/{db_name}"),
+        "/reports/%2fetc%2fpasswd".into(),
+        "/reports//etc/passwd".into(),
+        "/reports/..\\t.db".into(),
+        "/reports/2026-Q3/./index.html".into(),
+        "/reports/2026-Q3/index.html%00.json".into(),
+        "/reports/.tmp".into(),
+        "/reports/index.html.tmp-1".into(),
+        "/reports/a/b/c/index.html".into(),
+    ] {
+        let r = site::raw(&c.addr, "GET", &target, &[]);
+        assert!(r.status == 404 || r.status == 400, "{target}: {}", r.status);
+        let body = r.text();
+        assert!(
+            !body.contains("SQLite format") && !body.contains("root:") && !body.contains("private"),
+            "{target}"
+        );
+    }
+    let (status, stderr) = c.stop();
+    assert!(status.success(), "{stderr}");
+    // Republished on schedule: new events show up without a restart.
+    let c = support::Collector::start_with(
+        &db,
+        &[],
+        &[
+            "--quiet",
+            "--site",
+            site.to_str().unwrap(),
+            "--publish-every",
+            "1s",
+        ],
+    );
+    let before = site::raw(&c.addr, "GET", "/reports/2026-Q3/report.json", &[]);
+    let total =
+        |r: &site::Raw| serde_json::from_slice::<Value>(&r.body).unwrap()["total_events"].clone();
+    let extra: Vec<Value> = (0..6)
+        .map(|i| {
+            support::event(
+                &format!("late{i}"),
+                "Stop",
+                &data::machine(i),
+                "2026-08-03T10:00:00Z",
+                "linux",
+                data::build_of(0),
+                "dev stop",
+            )
+        })
+        .collect();
+    assert_eq!(
+        support::post(&c.addr, "/v1/batch", &[], &support::batch(&extra)).status,
+        200
+    );
+    support::eventually(30, "the next publication", || {
+        total(&site::raw(
+            &c.addr,
+            "GET",
+            "/reports/2026-Q3/report.json",
+            &[],
+        )) != total(&before)
+    });
+    let after = site::raw(&c.addr, "GET", "/reports/2026-Q3/report.json", &[]);
+    assert_eq!(
+        total(&after).as_u64().unwrap(),
+        total(&before).as_u64().unwrap() + 6
+    );
+    assert_ne!(after.header("etag"), before.header("etag"));
+    let (status, stderr) = c.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("publishing failed"), "{stderr}");
+}
+
+on_both_backends!(
+    site_lists_every_quarter_newest_first_with_its_files,
+    reports_route_serves_the_site_read_only,
+);

@@ -334,8 +334,139 @@ fn report_rejects_bad_input_with_one_line() {
     }
 }
 
+/// What would show that a corpus string got through: each string itself and
+/// the telltale parts of it.
+fn leaks(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = data::CORPUS
+        .iter()
+        .filter(|s| text.contains(*s))
+        .map(|s| s.to_string())
+        .collect();
+    for token in [
+        "evil.example",
+        "<script",
+        "<img",
+        "onerror",
+        "javascript:",
+        "HYPERLINK",
+        "cmd|",
+        "@SUM",
+        "Forged",
+        "forged",
+        "<!--",
+        "etc/passwd",
+        "track.png",
+        "~~s~~",
+    ] {
+        if text.contains(token) {
+            found.push(token.to_string());
+        }
+    }
+    found
+}
+
+/// The cells of an RFC 4180 document.
+fn csv_cells(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![String::new()]];
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let row = rows.last_mut().unwrap();
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                row.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(String::new()),
+            ('\n', false) => rows.push(vec![String::new()]),
+            (c, _) => row.last_mut().unwrap().push(c),
+        }
+    }
+    assert!(!quoted, "unterminated quote");
+    rows.pop();
+    rows
+}
+
+/// A corpus of formula, HTML, Markdown and path injections sent in every
+/// field by 6 machines (so K does not hide them) comes out of no format:
+/// the vocabulary turns them into "other", and every format still escapes.
+fn injection_corpus_comes_out_of_no_format(backend: Backend) {
+    let db = database(backend, &data::normal());
+    let as_of = "2026-11-26T12:00:00Z";
+    for format in ["md", "csv", "json", "html"] {
+        let text = report_at(&db, "2026-Q4", format, 5, as_of);
+        assert_eq!(leaks(&text), Vec::<String>::new(), "{format}");
+        for i in 0..6 {
+            assert!(
+                !text.contains(&format!("{:064x}", 0x0bad * 1000 + i)),
+                "{format}: an ID"
+            );
+        }
+    }
+    let r = json_at(&db, "2026-Q4", 5, as_of);
+    for (section, key) in [
+        ("events", "event"),
+        ("by_os", "os"),
+        ("by_build", "build"),
+        ("errors_by_command", "command"),
+    ] {
+        let other = r[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x[key] == "other");
+        assert!(
+            other.is_some_and(|o| o["other"] == true),
+            "{section}: the corpus is counted as other"
+        );
+    }
+    let csv = report_at(&db, "2026-Q4", "csv", 1, as_of);
+    for row in csv_cells(&csv) {
+        assert_eq!(row.len(), 10, "{row:?}");
+        for cell in row {
+            let number = cell.parse::<f64>().is_ok();
+            assert!(
+                number || !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "formula: {cell:?}"
+            );
+        }
+    }
+    let md = report_at(&db, "2026-Q4", "md", 1, as_of);
+    for line in md.lines().filter(|l| l.starts_with('#')) {
+        assert!(
+            line.starts_with("# cfdev-shim usage report")
+                || line.starts_with("## ")
+                || line.starts_with("### "),
+            "{line}"
+        );
+    }
+    for line in md.lines().filter(|l| l.starts_with('|')) {
+        assert!(!line.contains("](") && !line.contains('<'), "{line}");
+    }
+    // The published site, every file.
+    let out = tempfile::tempdir().unwrap();
+    support::site::publish(&db, out.path(), 5, as_of);
+    let mut files = 0;
+    let mut stack = vec![out.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(leaks(&text), Vec::<String>::new(), "{}", path.display());
+            files += 1;
+        }
+    }
+    assert_eq!(files, 11);
+}
+
 on_both_backends!(
     report_matches_hand_computed_numbers_and_never_shows_ids,
     report_input_agrees_with_the_backends_sql,
     published_numbers_never_reveal_a_suppressed_row,
+    injection_corpus_comes_out_of_no_format,
 );

@@ -132,10 +132,20 @@ pub const CORPUS: &[&str] = &[
 ];
 
 /// Every corpus string as event name, OS, build and command, from 6
-/// machines (above K = 5, so only the vocabulary keeps them out).
+/// machines (above K = 5, so only the vocabulary keeps them out), and as an
+/// anonymous ID (which is never output at all).
 pub fn hostile(seed: u64) -> Vec<Value> {
     let mut out = Vec::new();
     for (j, s) in CORPUS.iter().enumerate() {
+        out.push(event(
+            &format!("h{seed}-{j}-id"),
+            "App Created",
+            s,
+            "2026-11-03T10:00:00Z",
+            "linux",
+            build_of(0),
+            "push",
+        ));
         for m in 0..6 {
             let id = format!("{:064x}", seed * 1000 + m);
             out.push(event(
