@@ -2,6 +2,8 @@
 // POST B batches of E events to /v1/batch; a fraction of the batches are
 // re-sends (duplicates) and some requests are malformed. Prints events/s.
 // Usage: loadgen ADDR CONNECTIONS BATCHES_PER_CONN EVENTS_PER_BATCH DUP_PERCENT BAD_PERCENT
+// LOADGEN_CONN_OFFSET=N numbers the connections from N, so several load
+// generators (one per collector) send distinct messageIds.
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
@@ -77,7 +79,11 @@ fn main() {
     let dup: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(0);
     let bad: usize = args.get(6).and_then(|a| a.parse().ok()).unwrap_or(0);
     let start = Instant::now();
-    let handles: Vec<_> = (0..conns)
+    let offset: usize = std::env::var("LOADGEN_CONN_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let handles: Vec<_> = (offset..offset + conns)
         .map(|c| {
             let addr = addr.clone();
             std::thread::spawn(move || {
