@@ -1,11 +1,12 @@
 //! Top-level dispatch: wrapper mode (argv[0] is `cf`, or `cfdev-shim cf …`)
 //! forwards to the real cf; anything else is one of our own commands. The
-//! exec path (telemetry off or undecided) reads at most one small file.
+//! exec path (telemetry off or undecided) reads the environment once
+//! (`settings`) and at most one small file.
 
 use crate::catalogue::{Invocation, TelemetrySwitch, Trigger};
-use crate::config::{Config, ConfigError};
-use crate::consent::{self, Consent};
-use crate::error::{self, ErrorKind};
+use crate::config::{Config, Consent};
+use crate::consent::{self, Telemetry};
+use crate::error::{self, Error, ErrorKind};
 use crate::forward::{self, ChildExit, Prepared};
 use crate::paths::StatePaths;
 use crate::record::{Outcome as RecordOutcome, Recorder};
@@ -15,26 +16,10 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::Path;
 
-/// How this process should end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Exit(i32),
-    /// Die of the same signal as cf did.
-    Child(ChildExit),
-}
+pub use crate::exit::Outcome;
 
-impl Outcome {
-    pub fn finish(self) -> i32 {
-        let _ = std::io::stdout().flush();
-        match self {
-            Outcome::Exit(code) => code,
-            Outcome::Child(exit) => forward::die_like(exit),
-        }
-    }
-}
-
-fn fail(err: ErrorKind) -> Outcome {
-    Outcome::Exit(error::report(&err))
+fn fail(err: impl Into<Error>) -> Outcome {
+    Outcome::Exit(error::report(&err.into()))
 }
 
 pub fn run(argv: Vec<OsString>) -> Outcome {
@@ -74,59 +59,21 @@ fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
         return dev_telemetry(&settings, &inv, &guard, &argv0, args);
     }
     // The environment can decide without touching the disk.
-    let (consent, config) = match (consent::env_override(&settings), paths) {
-        (Some((consent, _)), _) => (consent, None),
+    let (telemetry, config) = match (consent::env_override(&settings), paths) {
+        (Some((telemetry, _)), _) => (telemetry, None),
         (None, Some(paths)) => {
             let mut config = Config::load(&paths.config_file());
-            (decide(&settings, &inv, paths, &mut config), config.ok())
+            let telemetry = consent::decide_for(&settings, &inv, paths, &mut config);
+            (telemetry, config.ok())
         }
-        (None, None) => (Consent::Undecided, None),
+        (None, None) => (Telemetry::Undecided, None),
     };
-    let real_cf = settings.real_cf.as_deref();
     match paths {
-        Some(paths) if consent == Consent::On && !inv.silent => {
+        Some(paths) if telemetry.captures() && !inv.silent => {
             spawn_and_record(&settings, paths, config, &inv, &guard, &argv0, args)
         }
-        _ => exec_real(&guard, real_cf, &argv0, args),
+        _ => exec_real(&guard, settings.real_cf.as_deref(), &argv0, args),
     }
-}
-
-/// The stored choice; asks once on the first interactive `cf dev start`.
-fn decide(
-    settings: &Settings,
-    inv: &Invocation,
-    paths: &StatePaths,
-    config: &mut Result<Config, ConfigError>,
-) -> Consent {
-    let (consent, _) = consent::effective(settings, config);
-    let Ok(config) = config else {
-        return consent;
-    };
-    if consent != Consent::Undecided || inv.command != "dev start" || !consent::can_prompt(settings)
-    {
-        return consent;
-    }
-    let endpoint = crate::deliver::Endpoint::configured(settings, config).map(|e| e.base);
-    let decision = if consent::ask(endpoint.as_deref()) {
-        Consent::On
-    } else {
-        Consent::Off
-    };
-    config.set_consent(decision);
-    let saved = config.save(&paths.config_file());
-    let mut stderr = std::io::stderr();
-    let _ = match (&saved, decision) {
-        (Err(e), _) => writeln!(
-            stderr,
-            "cfdev-shim: could not save your answer ({e}); you will be asked again"
-        ),
-        (Ok(()), Consent::On) => writeln!(
-            stderr,
-            "Telemetry is turned ON. Turn it off any time: cf dev telemetry --off"
-        ),
-        (Ok(()), _) => writeln!(stderr, "Telemetry is turned OFF. Nothing will be captured."),
-    };
-    decision
 }
 
 fn exec_real(
@@ -196,17 +143,15 @@ fn dev_telemetry(
     args: &[OsString],
 ) -> Outcome {
     let Some(paths) = &settings.paths else {
-        return fail(ErrorKind::Failed(
-            "no state directory: set HOME or CFDEV_SHIM_HOME to store the telemetry choice".into(),
-        ));
+        return fail(ErrorKind::NoStateDir);
     };
     let result = match inv.telemetry_switch {
-        Some(TelemetrySwitch::On) => set_consent(settings, paths, Consent::On),
-        Some(TelemetrySwitch::Off) => set_consent(settings, paths, Consent::Off),
+        Some(TelemetrySwitch::On) => consent::set(settings, paths, Consent::On),
+        Some(TelemetrySwitch::Off) => consent::set(settings, paths, Consent::Off),
         _ => {
-            let (consent, source) =
+            let (telemetry, source) =
                 consent::effective(settings, &Config::load(&paths.config_file()));
-            Ok(consent_line(consent, &source))
+            Ok(consent::state_line(telemetry, &source))
         }
     };
     match result {
@@ -218,68 +163,6 @@ fn dev_telemetry(
         return exec_real(guard, settings.real_cf.as_deref(), argv0, args);
     }
     Outcome::Exit(0)
-}
-
-fn consent_line(consent: Consent, source: &consent::Source) -> String {
-    match (consent, source) {
-        (Consent::On, consent::Source::Config) => "Telemetry is turned ON".into(),
-        (Consent::Off, consent::Source::Config) => "Telemetry is turned OFF".into(),
-        (Consent::Undecided, consent::Source::Config) => {
-            "Telemetry is not decided yet (nothing is captured): cf dev telemetry --on or --off"
-                .into()
-        }
-        (state, source) => {
-            format!(
-                "Telemetry is turned {} ({})",
-                state.as_str().to_uppercase(),
-                source.describe()
-            )
-        }
-    }
-}
-
-/// Stores a choice; turning off records `Telemetry Off` (only if it was on),
-/// makes one bounded delivery attempt and deletes everything pending.
-pub fn set_consent(
-    settings: &Settings,
-    paths: &StatePaths,
-    consent: Consent,
-) -> Result<String, ErrorKind> {
-    let loaded = Config::load(&paths.config_file());
-    let (was, _) = consent::effective(settings, &loaded);
-    let mut config = loaded.unwrap_or_default();
-    config.set_consent(consent);
-    if consent == Consent::Off && was == Consent::On {
-        let inv = Invocation::parse(&[
-            OsString::from("dev"),
-            OsString::from("telemetry"),
-            OsString::from("--off"),
-        ]);
-        Recorder::new(settings, paths).record(&inv, Trigger::OptOut, RecordOutcome::default());
-    }
-    config.save(&paths.config_file()).map_err(|e| {
-        ErrorKind::Failed(format!(
-            "could not save {}: {e}",
-            paths.config_file().display()
-        ))
-    })?;
-    if consent == Consent::Off {
-        crate::deliver::final_delivery_then_clear(settings, paths);
-    }
-    let line = format!(
-        "Telemetry is turned {}",
-        if consent == Consent::On { "ON" } else { "OFF" }
-    );
-    if let Some((forced, source)) = consent::env_override(settings) {
-        if forced != consent {
-            eprintln!(
-                "cfdev-shim: note: {} (effective now: {})",
-                source.describe(),
-                forced.as_str()
-            );
-        }
-    }
-    Ok(line)
 }
 
 /// Reads cf's plugin config (never runs `cf plugins`).

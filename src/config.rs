@@ -1,5 +1,5 @@
-//! The user's stored choices: consent, endpoint and write key, one small JSON
-//! object. Unknown keys are kept so newer versions can add settings. Reading
+//! The user's stored choices: consent (with the data-kinds version agreed
+//! to), endpoint and write key, one small JSON object. Unknown keys are kept so newer versions can add settings. Reading
 //! it is the only disk access the exec path makes.
 
 use crate::fsutil;
@@ -96,9 +96,21 @@ impl Config {
         }
     }
 
-    pub fn set_consent(&mut self, consent: Consent) {
+    /// The data-kinds version the stored choice agreed to (`None` when it
+    /// was stored before versioning).
+    pub fn data_version(&self) -> Option<u32> {
+        self.fields
+            .get("data_version")
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    }
+
+    /// Stores a choice made now, agreeing to `data_version`'s kinds of data.
+    pub fn set_consent(&mut self, consent: Consent, data_version: u32) {
         self.fields
             .insert("telemetry".into(), Value::String(consent.as_str().into()));
+        self.fields
+            .insert("data_version".into(), Value::from(data_version));
         self.fields.insert(
             "decided_at".into(),
             Value::String(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),

@@ -289,10 +289,10 @@ pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
     match waited {
         Ok(status) if libc::WIFSIGNALED(status) => Ok(ChildExit::Signal(libc::WTERMSIG(status))),
         Ok(status) => Ok(ChildExit::Code(libc::WEXITSTATUS(status))),
-        Err(errno) => Err(ErrorKind::Failed(format!(
-            "lost track of cf (pid {pid}): {}",
-            std::io::Error::from_raw_os_error(errno.unwrap_or(0))
-        ))),
+        Err(errno) => Err(ErrorKind::CfLost {
+            pid,
+            reason: std::io::Error::from_raw_os_error(errno.unwrap_or(0)).to_string(),
+        }),
     }
 }
 

@@ -153,7 +153,7 @@ impl<'a> Spool<'a> {
         let excess = lines.len().saturating_sub(self.limit as usize);
         self.rewrite(&lines[excess..])?;
         let _ = state::update(self.paths, |s| {
-            state::add_dropped(s, "spool_full", excess as u64)
+            state::add_dropped(s, state::DropReason::SpoolFull, excess as u64)
         });
         Ok((lines.len() - excess) as u64)
     }
@@ -186,6 +186,14 @@ impl<'a> Spool<'a> {
     /// Everything pending, oldest first (corrupt lines counted, not returned).
     pub fn read(&self) -> std::io::Result<Contents> {
         let _locked = self.lock()?;
+        Ok(Self::parse(&self.read_file()?))
+    }
+
+    /// What the spool holds, read without taking the lock or creating
+    /// anything (`status`, `show`: they must work on read-only state). Appends
+    /// are single writes and rewrites are renames, so at worst a line being
+    /// appended right now is missed or counted as corrupt.
+    pub fn peek(&self) -> std::io::Result<Contents> {
         Ok(Self::parse(&self.read_file()?))
     }
 
@@ -222,7 +230,7 @@ impl<'a> Spool<'a> {
         self.rewrite(&keep)?;
         if contents.corrupt > 0 {
             let _ = state::update(self.paths, |s| {
-                state::add_dropped(s, "corrupt", contents.corrupt)
+                state::add_dropped(s, state::DropReason::Corrupt, contents.corrupt)
             });
         }
         locked.store_count(keep.len() as u64)?;

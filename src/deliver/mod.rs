@@ -120,14 +120,14 @@ pub fn start_background_if_due(
 }
 
 /// Entry of the detached delivery process.
-pub fn background_main(settings: &Settings, args: &[OsString]) -> crate::app::Outcome {
+pub fn background_main(settings: &Settings, args: &[OsString]) -> crate::exit::Outcome {
     let final_run = args.iter().any(|a| a == FINAL_FLAG);
     let Some(paths) = settings.paths.clone() else {
-        return crate::app::Outcome::Exit(0);
+        return crate::exit::Outcome::Exit(0);
     };
     if final_run {
         run_final(settings, &paths);
-        return crate::app::Outcome::Exit(0);
+        return crate::exit::Outcome::Exit(0);
     }
     #[cfg(unix)]
     // SAFETY: a hard stop: whatever happens, this process is gone after the limit.
@@ -135,7 +135,7 @@ pub fn background_main(settings: &Settings, args: &[OsString]) -> crate::app::Ou
         libc::alarm(BACKGROUND_LIMIT.as_secs() as u32 + 2);
     }
     let Some(endpoint) = Endpoint::from_paths(settings, &paths) else {
-        return crate::app::Outcome::Exit(0);
+        return crate::exit::Outcome::Exit(0);
     };
     let deadline = Instant::now() + BACKGROUND_LIMIT;
     // Re-check after releasing the lock: events spooled while we held it
@@ -151,7 +151,7 @@ pub fn background_main(settings: &Settings, args: &[OsString]) -> crate::app::Ou
             break;
         }
     }
-    crate::app::Outcome::Exit(0)
+    crate::exit::Outcome::Exit(0)
 }
 
 /// Telemetry turned off: one short attempt to send what is pending (the
@@ -456,8 +456,8 @@ fn record_attempt(paths: &StatePaths, report: &Report, oversize: u64, retry_afte
     let now = SystemTime::now();
     let mut next_retry = None;
     let _ = state::update(paths, |s| {
-        state::add_dropped(s, "oversize", oversize);
-        state::add_dropped(s, "rejected", report.dropped);
+        state::add_dropped(s, state::DropReason::Oversize, oversize);
+        state::add_dropped(s, state::DropReason::Rejected, report.dropped);
         let failures = if report.ok() {
             0
         } else {

@@ -626,8 +626,13 @@ fn telemetry_failures_never_change_cf() {
     let status = stdout(&run_ok(sb.shim().args(["telemetry", "status"])));
     assert!(status.contains("not valid JSON"), "{status}");
     // Corrupt spool and a spool path replaced by a symlink.
-    std::fs::write(sb.state().join("config.json"), "{\"telemetry\":\"on\"}").unwrap();
+    std::fs::write(
+        sb.state().join("config.json"),
+        "{\"telemetry\":\"on\",\"data_version\":2}",
+    )
+    .unwrap();
     std::fs::remove_file(sb.spool_file()).ok();
+    std::fs::create_dir_all(sb.spool_file().parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(sb.path("a-file"), sb.spool_file()).unwrap();
     let out = run_code(
         sb.cf()

@@ -292,3 +292,282 @@ fn invalid_environment_values_are_shown_as_problems() {
     );
     assert_eq!(sb.event_names(), ["App Created"]);
 }
+
+#[test]
+fn the_prompt_discloses_every_kind_of_data() {
+    let sb = Sandbox::new();
+    let run = run_on_pty(
+        sb.cf()
+            .args(["dev", "start"])
+            .env("CFDEV_SHIM_ENDPOINT", "https://telemetry.example"),
+        "[y/N]",
+        b"n\n",
+    );
+    assert!(run.status.success(), "{}", run.output);
+    for needle in [
+        "the event name",
+        "anonymous machine ID",
+        "the operating system",
+        "the cfdev-shim build",
+        "the time of the event",
+        "the cf command name",
+        "the names of the flags used",
+        "the exit code, or the signal",
+        "how long the command took",
+        "the buildpack or service category",
+        "the processor architecture",
+        "Never collected: app, org, space, service, route or user names, paths, URLs or credentials",
+        "Sent to: https://telemetry.example.",
+        "cfdev-shim telemetry show",
+        "cf dev telemetry --off (events not yet sent are deleted)",
+        "Start Begin",
+        "Are you ok with CF Dev periodically capturing anonymized telemetry [y/N]?",
+    ] {
+        assert!(run.output.contains(needle), "{needle}: {}", run.output);
+    }
+    assert!(
+        run.output.contains("Telemetry is turned OFF"),
+        "{}",
+        run.output
+    );
+}
+
+fn write_config(sb: &Sandbox, config: Value) {
+    std::fs::write(sb.state().join("config.json"), config.to_string()).unwrap();
+}
+
+fn config_of(sb: &Sandbox) -> Value {
+    serde_json::from_slice(&std::fs::read(sb.state().join("config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_choice_stored_for_older_data_kinds_pauses_capture() {
+    for older in [
+        serde_json::json!({ "telemetry": "on" }),
+        serde_json::json!({ "telemetry": "on", "data_version": 1, "endpoint": "http://127.0.0.1:9" }),
+    ] {
+        let sb = Sandbox::new();
+        write_config(&sb, older.clone());
+        // Nothing is captured, cf runs as usual.
+        run_ok(sb.cf().args(["push", "app"]));
+        run_ok(sb.cf().args(["dev", "start"]));
+        assert_eq!(sb.calls().len(), 2);
+        assert!(sb.events().is_empty(), "{older}: paused captures nothing");
+        let s = status(&sb);
+        assert_eq!(s["telemetry"], "paused", "{s}");
+        assert_eq!(s["stored_choice"], "on");
+        assert_eq!(s["data_version"]["agreed"], 1);
+        assert_eq!(s["data_version"]["current"], 2);
+        let reason = s["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("you agreed to data version 1")
+                && reason.contains("the cf command name")
+                && reason.contains("cfdev-shim telemetry on"),
+            "{reason}"
+        );
+        let text = stdout(&run_ok(sb.shim().args(["telemetry", "status"])));
+        assert!(
+            text.starts_with("telemetry: paused (paused: you agreed"),
+            "{text}"
+        );
+        let line = stdout(&run_ok(sb.cf().args(["dev", "telemetry"])));
+        assert!(line.starts_with("Telemetry is paused: "), "{line}");
+        // The next interactive `cf dev start` asks again, saying what is new.
+        let run = run_on_pty(sb.cf().args(["dev", "start"]), "[y/N]", b"y\n");
+        assert!(run.status.success(), "{}", run.output);
+        assert!(
+            run.output.contains(
+                "This release of cfdev-shim collects more than you agreed to: the cf command name"
+            ),
+            "{}",
+            run.output
+        );
+        assert_eq!(sb.event_names(), ["Start Begin", "Start End"]);
+        let config = config_of(&sb);
+        assert_eq!(config["telemetry"], "on");
+        assert_eq!(config["data_version"], 2);
+        if older.get("endpoint").is_some() {
+            assert_eq!(config["endpoint"], "http://127.0.0.1:9", "other keys kept");
+        }
+        assert_eq!(status(&sb)["telemetry"], "on");
+    }
+}
+
+#[test]
+fn telemetry_on_agrees_to_the_current_data_kinds() {
+    let sb = Sandbox::new();
+    write_config(
+        &sb,
+        serde_json::json!({ "telemetry": "on", "data_version": 1 }),
+    );
+    // Without a terminal nothing is asked and nothing captured.
+    let out = run_ok(sb.cf().args(["dev", "start"]));
+    assert!(!stderr(&out).contains("[y/N]"), "{}", stderr(&out));
+    assert!(sb.events().is_empty());
+    // Turning off from paused records nothing: no Telemetry Off is owed.
+    let sb_off = Sandbox::new();
+    write_config(
+        &sb_off,
+        serde_json::json!({ "telemetry": "on", "data_version": 1 }),
+    );
+    run_ok(sb_off.shim().args(["telemetry", "off"]));
+    assert!(sb_off.events().is_empty());
+    assert_eq!(config_of(&sb_off)["data_version"], 2);
+    // `telemetry on` resumes.
+    assert_eq!(
+        stdout(&run_ok(sb.shim().args(["telemetry", "on"]))),
+        "Telemetry is turned ON\n"
+    );
+    assert_eq!(config_of(&sb)["data_version"], 2);
+    run_ok(sb.cf().args(["push", "app"]));
+    assert_eq!(sb.event_names(), ["App Created"]);
+    // An old "off" stays off, without a pause.
+    let sb_old_off = Sandbox::new();
+    write_config(&sb_old_off, serde_json::json!({ "telemetry": "off" }));
+    assert_eq!(status(&sb_old_off)["telemetry"], "off");
+}
+
+/// Every file under the state root with its size and modification time.
+fn snapshot(sb: &Sandbox) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut files: Vec<_> = sb
+        .state_files()
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::symlink_metadata(&f).unwrap();
+            (f, meta.len(), meta.modified().unwrap())
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    for entry in walkdirs(&sb.state()) {
+        dirs.push((entry, 0, std::time::UNIX_EPOCH));
+    }
+    files.extend(dirs);
+    files.sort();
+    files
+}
+
+fn walkdirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walkdirs(&p));
+            out.push(p);
+        }
+    }
+    out
+}
+
+const READERS: &[&[&str]] = &[
+    &["telemetry", "status"],
+    &["telemetry", "status", "--json"],
+    &["telemetry", "show"],
+    &["telemetry"],
+];
+
+#[test]
+fn status_and_show_never_write() {
+    // A fresh root: nothing at all may appear.
+    let sb = Sandbox::new();
+    for args in READERS {
+        run_ok(sb.shim().args(*args));
+    }
+    assert_eq!(snapshot(&sb), [], "a fresh state root stays empty");
+    let text = stdout(&run_ok(sb.shim().args(["telemetry", "status"])));
+    assert!(
+        text.starts_with("telemetry: undecided (no choice stored)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\npending: 0 events (at most 10000 kept)\n"),
+        "{text}"
+    );
+    assert!(text.contains("\ndropped: 0 events ("), "{text}");
+    assert!(text.contains("\nanonymous id: "), "{text}");
+    // A root with a choice and events: nothing changes either.
+    sb.telemetry_on();
+    run_ok(sb.cf().args(["push", "app"]));
+    let before = snapshot(&sb);
+    for args in READERS {
+        run_ok(sb.shim().args(*args));
+    }
+    assert_eq!(snapshot(&sb), before);
+    let text = stdout(&run_ok(sb.shim().args(["telemetry", "status"])));
+    assert!(
+        text.starts_with("telemetry: on (stored choice)\n"),
+        "{text}"
+    );
+    assert!(text.contains("\npending: 1 event (at most"), "{text}");
+}
+
+/// The state root made read-only for the test: a read-only bind mount when
+/// we may mount (root, as in CI), else permissions (which bind non-root).
+struct ReadOnly(std::path::PathBuf, bool);
+
+impl ReadOnly {
+    fn make(dir: std::path::PathBuf) -> ReadOnly {
+        let mount = |args: &[&str]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .arg(&dir)
+                .arg(&dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if mount(&["--bind"]) {
+            let ro = std::process::Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ro, "remounting read-only failed");
+            return ReadOnly(dir, true);
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must be able to bind-mount"
+        );
+        for d in walkdirs(&dir).into_iter().chain([dir.clone()]) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o500)).unwrap();
+        }
+        ReadOnly(dir, false)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        } else {
+            for d in walkdirs(&self.0).into_iter().chain([self.0.clone()]) {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+            }
+        }
+    }
+}
+
+#[test]
+fn read_only_state_is_read_correctly() {
+    let sb = Sandbox::new();
+    sb.telemetry_on();
+    run_ok(sb.cf().args(["push", "app"]));
+    run_ok(sb.cf().args(["create-space", "s"]));
+    let spool = std::fs::read_to_string(sb.spool_file()).unwrap();
+    assert_eq!(spool.lines().count(), 2);
+    let _ro = ReadOnly::make(sb.state());
+    let s = status(&sb);
+    assert_eq!(s["telemetry"], "on");
+    assert_eq!(s["pending"], 2, "{s}");
+    let problems = s["problems"].to_string();
+    assert!(problems.contains("events cannot be recorded"), "{problems}");
+    assert!(!problems.contains("cannot read"), "{problems}");
+    let shown = run_ok(sb.shim().args(["telemetry", "show"]));
+    assert_eq!(stdout(&shown), spool);
+    // cf itself is untouched by the read-only state.
+    let out = run_ok(sb.cf().args(["push", "app"]).env("FAKE_CF_STDOUT", "ok\n"));
+    assert_eq!(stdout(&out), "ok\n");
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}

@@ -1,0 +1,243 @@
+//! `telemetry status`: everything the wrapper knows about its own state,
+//! gathered into one typed `Status` (serialised by serde for `--json`,
+//! rendered as text from the same fields). Gathering never writes: no
+//! directory, lock or probe file is created, so status works on read-only
+//! state and shows what is really there.
+
+use crate::config::Config;
+use crate::consent::{self, Source, Telemetry, DATA_VERSION};
+use crate::deliver::Endpoint;
+use crate::output::count;
+use crate::paths::StatePaths;
+use crate::settings::Settings;
+use crate::spool::Spool;
+use crate::state::{self, Attempt, DropReason, Dropped};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Below this much free space the next event may not fit.
+const LOW_SPACE_BYTES: u64 = 16 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The decision in force: undecided, on, off or paused.
+    pub telemetry: &'static str,
+    /// What the config file holds: undecided, on, off, or unreadable.
+    pub stored_choice: &'static str,
+    /// Why `telemetry` is what it is.
+    pub reason: String,
+    pub data_version: DataVersion,
+    /// First 8 hex digits of the anonymous ID; `None` before one exists.
+    pub anonymous_id_prefix: Option<String>,
+    pub paths: Paths,
+    pub pending: u64,
+    pub spool_limit: u64,
+    pub dropped: DroppedView,
+    /// Where events go (`…/v1/batch`), if anywhere.
+    pub endpoint: Option<String>,
+    /// `CFDEV_SHIM_ENDPOINT` or `config`.
+    pub endpoint_source: Option<&'static str>,
+    pub write_key_set: bool,
+    pub last_attempt: Option<Attempt>,
+    pub next_attempt: Option<String>,
+    /// Each one line, saying what is wrong.
+    pub problems: Vec<String>,
+}
+
+/// The data-kinds version agreed to (by the stored choice) and this
+/// release's.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DataVersion {
+    pub agreed: Option<u32>,
+    pub current: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Paths {
+    pub config: PathBuf,
+    pub spool: PathBuf,
+    pub state: PathBuf,
+}
+
+/// Dropped counts with their total, as shown.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DroppedView {
+    #[serde(flatten)]
+    pub by_reason: Dropped,
+    pub total: u64,
+}
+
+impl Status {
+    /// Gathers the status without changing anything.
+    pub fn gather(settings: &Settings, paths: &StatePaths) -> Status {
+        let config = Config::load(&paths.config_file());
+        let (telemetry, source) = consent::effective(settings, &config);
+        let mut problems: Vec<String> = settings.problems.iter().map(|p| p.to_string()).collect();
+        if let Source::ConfigUnreadable(why) = &source {
+            problems.push(why.clone());
+        }
+        let stored_choice = match &config {
+            Ok(c) => c.consent().as_str(),
+            Err(_) => "unreadable",
+        };
+        let reason = match (telemetry, &source) {
+            (Telemetry::Paused { agreed }, _) => consent::paused_reason(agreed),
+            _ => source.describe(),
+        };
+        let (pending, corrupt_now) = match Spool::new(paths).peek() {
+            Ok(c) => (c.events.len() as u64, c.corrupt),
+            Err(e) => {
+                problems.push(format!("cannot read the pending events: {e}"));
+                (0, 0)
+            }
+        };
+        if corrupt_now > 0 {
+            problems.push(format!(
+                "{} in the spool (skipped; dropped at the next delivery)",
+                count(corrupt_now, "corrupt line", "corrupt lines")
+            ));
+        }
+        if telemetry.captures() {
+            if let Some(why) = unwritable(&paths.spool_dir()) {
+                problems.push(format!("events cannot be recorded: {why}"));
+            }
+        }
+        let st = state::load(paths);
+        if let Some(p) = state::last_problem(&st) {
+            problems.push(describe_problem(paths, &p));
+        }
+        let mut by_reason = state::dropped(&st);
+        by_reason.add(DropReason::Corrupt, corrupt_now);
+        let default_config = Config::default();
+        let config_ref = config.as_ref().unwrap_or(&default_config);
+        let endpoint = Endpoint::configured(settings, config_ref);
+        Status {
+            telemetry: telemetry.as_str(),
+            stored_choice,
+            reason,
+            data_version: DataVersion {
+                agreed: config
+                    .as_ref()
+                    .ok()
+                    .filter(|c| c.consent() != crate::config::Consent::Undecided)
+                    .map(|c| c.data_version().unwrap_or(1)),
+                current: DATA_VERSION,
+            },
+            anonymous_id_prefix: crate::identity::anonymous_id_readonly(settings, paths)
+                .map(|id| id[..8].to_string()),
+            paths: Paths {
+                config: paths.config_file(),
+                spool: paths.spool_file(),
+                state: paths.state_file(),
+            },
+            pending,
+            spool_limit: settings.spool_limit,
+            dropped: DroppedView {
+                by_reason,
+                total: by_reason.total(),
+            },
+            endpoint: endpoint.as_ref().map(Endpoint::batch_url),
+            endpoint_source: endpoint.as_ref().map(|_| {
+                if settings.endpoint.is_some() {
+                    "CFDEV_SHIM_ENDPOINT"
+                } else {
+                    "config"
+                }
+            }),
+            write_key_set: endpoint.as_ref().is_some_and(|e| e.write_key.is_some()),
+            last_attempt: state::last_attempt(&st),
+            next_attempt: state::next_attempt(&st),
+            problems,
+        }
+    }
+
+    /// The text form, one fact a line.
+    pub fn render(&self) -> String {
+        let mut lines = vec![
+            format!("telemetry: {} ({})", self.telemetry, self.reason),
+            format!(
+                "anonymous id: {}",
+                self.anonymous_id_prefix
+                    .as_deref()
+                    .map(|p| format!("{p}…"))
+                    .unwrap_or_else(|| "(not created yet)".into())
+            ),
+            format!("config: {}", self.paths.config.display()),
+            format!("spool: {}", self.paths.spool.display()),
+            format!(
+                "pending: {} (at most {} kept)",
+                count(self.pending, "event", "events"),
+                self.spool_limit
+            ),
+            format!(
+                "dropped: {} (spool full {}, corrupt {}, oversize {}, rejected {})",
+                count(self.dropped.total, "event", "events"),
+                self.dropped.by_reason.spool_full,
+                self.dropped.by_reason.corrupt,
+                self.dropped.by_reason.oversize,
+                self.dropped.by_reason.rejected
+            ),
+        ];
+        lines.push(match (&self.endpoint, self.endpoint_source) {
+            (Some(url), Some(source)) => format!("endpoint: {url} ({source})"),
+            _ => "endpoint: none configured; events stay in the local spool".into(),
+        });
+        lines.push(match &self.last_attempt {
+            Some(a) => format!("last delivery attempt: {} — {}", a.at, a.result),
+            None => "last delivery attempt: never".into(),
+        });
+        if let Some(next) = &self.next_attempt {
+            lines.push(format!("next delivery attempt: not before {next}"));
+        }
+        for problem in &self.problems {
+            lines.push(format!("problem: {problem}"));
+        }
+        lines.join("\n")
+    }
+}
+
+/// A recording problem, and whether recording worked again since.
+fn describe_problem(paths: &StatePaths, p: &state::Problem) -> String {
+    // A spool written after the problem shows recording works again.
+    let since = chrono::DateTime::parse_from_rfc3339(&p.at)
+        .ok()
+        .and_then(|t| {
+            let written = crate::fsutil::mtime(&paths.spool_file())?;
+            (chrono::DateTime::<chrono::Utc>::from(written) > t)
+                .then_some("; events were recorded again since")
+        });
+    format!("{} (at {}{})", p.what, p.at, since.unwrap_or(""))
+}
+
+/// Why events could not be written under `dir`, found without writing:
+/// the nearest existing directory must be writable, and its filesystem must
+/// have room for an event.
+fn unwritable(dir: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = dir.ancestors().find(|d| d.is_dir())?;
+    let c_path = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: c_path is a valid NUL-terminated string for the call.
+    if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+        let err = std::io::Error::last_os_error();
+        return Some(format!("{} is not writable: {err}", existing.display()));
+    }
+    // SAFETY: statvfs only writes into the zeroed struct we own.
+    let mut fs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is valid and fs is a valid out-pointer.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut fs) } == 0 {
+        if fs.f_flag & libc::ST_RDONLY != 0 {
+            return Some(format!(
+                "{} is on a read-only filesystem",
+                existing.display()
+            ));
+        }
+        let free = (fs.f_bavail as u64).saturating_mul(fs.f_frsize as u64);
+        if free < LOW_SPACE_BYTES {
+            return Some(format!(
+                "the filesystem of {} is full ({free} bytes free)",
+                existing.display()
+            ));
+        }
+    }
+    None
+}
