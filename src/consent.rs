@@ -454,6 +454,14 @@ mod tests {
     }
 
     #[test]
+    fn the_opt_out_invocation_is_what_cf_dev_telemetry_off_reads_as() {
+        let parsed =
+            Invocation::parse(&["dev", "telemetry", "--off"].map(std::ffi::OsString::from));
+        assert_eq!(opt_out_invocation(), parsed);
+        assert_eq!(parsed.flags, ["--off"]);
+    }
+
+    #[test]
     fn only_y_or_yes_is_yes() {
         for yes in [&b"y"[..], b"Y", b"yes", b" YeS \r"] {
             assert!(is_yes(yes));
