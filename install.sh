@@ -163,9 +163,6 @@ state_dirs() {
   elif [ -n "${CFDEV_SHIM_HOME:-}" ]; then
     config_dir="$CFDEV_SHIM_HOME"
     data_dir="$CFDEV_SHIM_HOME"
-  elif [ "$(uname)" = Darwin ]; then
-    config_dir="$HOME/Library/Application Support/cfdev-shim"
-    data_dir="$config_dir"
   else
     case "${XDG_CONFIG_HOME:-}" in /*) config_dir="$XDG_CONFIG_HOME/cfdev-shim" ;; *) config_dir="$HOME/.config/cfdev-shim" ;; esac
     case "${XDG_DATA_HOME:-}" in /*) data_dir="$XDG_DATA_HOME/cfdev-shim" ;; *) data_dir="$HOME/.local/share/cfdev-shim" ;; esac

@@ -16,11 +16,11 @@ cf() {
     [Oo][Nn] | 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss]) "@BIN@/cfdev-shim" cf "$@"; return ;;
     [Oo][Ff][Ff] | 0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo]) command cf "$@"; return ;;
   esac
-  # Where the wrapper keeps its config: CFDEV_SHIM_HOME, else the platform's.
+  # Where the wrapper keeps its config: CFDEV_SHIM_HOME, else the XDG
+  # config directory (a relative XDG_CONFIG_HOME is ignored, as it does).
   local config="${CFDEV_SHIM_HOME-}"
   if [ -z "$config" ]; then
-    case "$__cfdev_shim_os${XDG_CONFIG_HOME-}" in
-      darwin*) config="$HOME/Library/Application Support/cfdev-shim" ;;
+    case "${XDG_CONFIG_HOME-}" in
       /*) config="$XDG_CONFIG_HOME/cfdev-shim" ;;
       *) config="$HOME/.config/cfdev-shim" ;;
     esac
@@ -31,5 +31,3 @@ cf() {
     command cf "$@"
   fi
 }
-# macOS keeps configuration under ~/Library whatever XDG_CONFIG_HOME says.
-case "$OSTYPE" in darwin*) __cfdev_shim_os=darwin ;; *) __cfdev_shim_os= ;; esac

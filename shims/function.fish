@@ -7,9 +7,6 @@
 # The wrapper keeps the file `telemetry-on` beside its config in step with the
 # stored choice; this reads nothing else.
 
-# macOS keeps configuration under ~/Library whatever XDG_CONFIG_HOME says.
-set -g __cfdev_shim_os (uname)
-
 function cf --wraps cf --description 'cf, through cfdev-shim only while telemetry is on'
     if set -q argv[1]; and contains -- $argv[1] dev -v
         "@BIN@/cfdev-shim" cf $argv
@@ -27,12 +24,11 @@ function cf --wraps cf --description 'cf, through cfdev-shim only while telemetr
             command cf $argv
             return
     end
-    # Where the wrapper keeps its config: CFDEV_SHIM_HOME, else the platform's.
+    # Where the wrapper keeps its config: CFDEV_SHIM_HOME, else the XDG
+    # config directory (a relative XDG_CONFIG_HOME is ignored, as it does).
     set -l config "$CFDEV_SHIM_HOME"
     if test -z "$config"
-        if test "$__cfdev_shim_os" = Darwin
-            set config "$HOME/Library/Application Support/cfdev-shim"
-        else if string match -q -- '/*' "$XDG_CONFIG_HOME"
+        if string match -q -- '/*' "$XDG_CONFIG_HOME"
             set config "$XDG_CONFIG_HOME/cfdev-shim"
         else
             set config "$HOME/.config/cfdev-shim"
