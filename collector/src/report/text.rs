@@ -40,8 +40,7 @@ pub fn summary(r: &Report) -> String {
             r.quarter.label, r.min_machines
         ),
         State::Published => format!(
-            "{} events from {} machines, from {} up to {last}{}. {} rows below K = {} are folded \
-             into \"other\" or withheld.",
+            "{} events from {} machines, from {} up to {last}{}. {}",
             r.total_events.unwrap_or(0),
             r.machines.unwrap_or(0),
             r.quarter.start,
@@ -50,8 +49,17 @@ pub fn summary(r: &Report) -> String {
             } else {
                 ""
             },
-            r.suppressed(),
-            r.min_machines
+            match r.suppressed() {
+                0 => format!("No row is below K = {}.", r.min_machines),
+                1 => format!(
+                    "1 row below K = {} is folded into \"other\" or withheld.",
+                    r.min_machines
+                ),
+                n => format!(
+                    "{n} rows below K = {} are folded into \"other\" or withheld.",
+                    r.min_machines
+                ),
+            }
         ),
     }
 }
