@@ -48,7 +48,8 @@ pub struct Aggregates {
     pub by_os: Tally,
     pub by_build: Tally,
     pub errors_by_command: Tally,
-    /// Keyed by day number (days since 1970-01-01, UTC).
+    /// Keyed by a day of each week (days since 1970-01-01, UTC): the day
+    /// itself or its Monday, as storage gives it (`Group::day`).
     pub by_day: HashMap<i64, (u64, Machines)>,
 }
 

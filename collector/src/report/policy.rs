@@ -10,7 +10,7 @@
 
 use super::input::{Aggregates, Machines, Tally};
 use super::vocabulary::OTHER;
-use super::weeks::{day_of_date, Partial, WeekSpan};
+use super::weeks::{day_of_date, monday_of, Partial, WeekSpan};
 use crate::quarter::Quarter;
 use chrono::{DateTime, Utc};
 
@@ -148,10 +148,12 @@ pub fn weekly(aggregates: &Aggregates, spans: Vec<WeekSpan>, k: u64) -> Weekly {
     let mut sums: Vec<(u64, Machines)> = spans
         .iter()
         .map(|span| {
-            let (from, to) = (day_of_date(span.first), day_of_date(span.end));
+            // Storage may give any day of the week (PostgreSQL: its Monday);
+            // the scan window already cut the data at the quarter and now.
+            let monday = monday_of(day_of_date(span.first));
             let mut sum = (0u64, Machines::new());
             for (day, (count, machines)) in &aggregates.by_day {
-                if (from..to).contains(day) {
+                if monday_of(*day) == monday {
                     sum.0 += count;
                     sum.1.extend(machines);
                 }

@@ -152,7 +152,7 @@ pub(crate) fn day_label(day: i64) -> String {
 
 /// A group of a quarter's track events as the published report reads them:
 /// the events sharing event name, machine (anonymous ID, else user ID), OS,
-/// build, error command and UTC day, and how many there are. Missing values
+/// build, error command and week, and how many there are. Missing values
 /// arrive as `"unknown"`; `command` is only meaningful for `Error` events.
 #[derive(Debug, Clone, Copy)]
 pub struct Group<'a> {
@@ -161,7 +161,8 @@ pub struct Group<'a> {
     pub os: &'a str,
     pub build: &'a str,
     pub command: &'a str,
-    /// Days since 1970-01-01 (UTC).
+    /// A day (days since 1970-01-01, UTC) of the events' week: SQLite
+    /// gives the event's own day, PostgreSQL the Monday.
     pub day: i64,
     pub count: u64,
 }

@@ -216,6 +216,10 @@ impl Admin {
         let runtime = &self.runtime;
         let client = &mut self.client;
         let tx = runtime.block_on(client.transaction()).map_err(pg)?;
+        // Hash aggregation in memory (see sql/postgres/report.sql).
+        runtime
+            .block_on(tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL enable_sort = off"))
+            .map_err(pg)?;
         let statement = runtime
             .block_on(tx.prepare(REPORT_GROUPS_SQL))
             .map_err(pg)?;
