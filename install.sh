@@ -118,7 +118,10 @@ if [ "$mode" = install ] && is_system_dir "$prefix"; then
   fi
 fi
 
-if [ -x "$src/cfdev-shim" ] && [ -x "$src/cfdev-collector" ]; then
+from=""
+if [ "$mode" = uninstall ]; then
+  :
+elif [ -x "$src/cfdev-shim" ] && [ -x "$src/cfdev-collector" ]; then
   from="archive"
 elif [ -f "$src/Cargo.toml" ]; then
   from="source"
@@ -126,7 +129,7 @@ else
   die "neither prebuilt binaries nor a source tree beside install.sh ($src)"
 fi
 
-if [ "$mode" = install ] && [ "$from" = archive ]; then
+if [ "$from" = archive ]; then
   if [ -f "$src/SHA256SUMS" ]; then
     if command -v sha256sum >/dev/null 2>&1; then
       check=(sha256sum --quiet -c SHA256SUMS)

@@ -467,6 +467,17 @@ fn a_system_directory_is_warned_about_first() {
         "{err}"
     );
     assert!(!prefix.exists());
+    // Uninstalling needs neither.
+    let out = run_ok(
+        install_from(&sb, &lone, &sb.path("never-installed"))
+            .arg("--uninstall")
+            .env("PATH", SYSTEM_PATH),
+    );
+    assert!(
+        stdout(&out).starts_with("Nothing to uninstall in "),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// Installs the snippets with @BIN@ pointing at the built wrapper.
