@@ -36,9 +36,6 @@ pub enum ErrorKind {
     NoStateDir,
     /// Thrown when the config file (choice, endpoint) cannot be written.
     ConfigSave { path: PathBuf },
-    /// Thrown when an existing config cannot be read, so changing it would
-    /// lose what it holds.
-    ConfigUnreadable { why: String },
     /// Thrown when the spool cannot be read.
     SpoolRead { path: PathBuf },
     /// Thrown when `flush` leaves events pending (the text says why).
@@ -54,7 +51,6 @@ impl ErrorKind {
             ErrorKind::Usage(_) => EXIT_USAGE,
             ErrorKind::NoStateDir
             | ErrorKind::ConfigSave { .. }
-            | ErrorKind::ConfigUnreadable { .. }
             | ErrorKind::SpoolRead { .. }
             | ErrorKind::FlushIncomplete(_) => EXIT_FAILURE,
         }
@@ -66,9 +62,6 @@ impl ErrorKind {
             ErrorKind::NoStateDir => Some("set HOME or CFDEV_SHIM_HOME"),
             ErrorKind::ConfigSave { .. } => {
                 Some("check that the directory is writable, or set CFDEV_SHIM_HOME")
-            }
-            ErrorKind::ConfigUnreadable { .. } => {
-                Some("fix or remove the file, then run the command again")
             }
             ErrorKind::SpoolRead { .. } => Some("check the file's permissions"),
             _ => None,
@@ -98,7 +91,6 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Usage(msg) | ErrorKind::FlushIncomplete(msg) => f.write_str(msg),
             ErrorKind::NoStateDir => f.write_str("no state directory"),
             ErrorKind::ConfigSave { path } => write!(f, "could not save {}", path.display()),
-            ErrorKind::ConfigUnreadable { why } => write!(f, "the config is unusable: {why}"),
             ErrorKind::SpoolRead { path } => {
                 write!(f, "cannot read the pending events in {}", path.display())
             }
