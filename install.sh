@@ -180,6 +180,7 @@ telemetry_line() {
     on) echo "Telemetry is ON ($reason): see what is recorded with cfdev-shim telemetry show; turn it off with cfdev-shim telemetry off." ;;
     off) echo "Telemetry is OFF ($reason): nothing is captured." ;;
     undecided) echo "Telemetry is not decided yet: nothing is captured until you opt in (cf dev start asks once; or: cfdev-shim telemetry on)." ;;
+    paused) echo "Telemetry is paused: this release collects more kinds of data than you agreed to, so nothing is captured until you answer again (cf dev start asks; or: cfdev-shim telemetry on)." ;;
     *) echo "Telemetry state unknown (cfdev-shim telemetry status says more)." ;;
   esac
 }
