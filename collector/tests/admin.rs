@@ -153,6 +153,43 @@ fn copy_moves_events_between_backends_idempotently_and_resumes() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// On a terminal, copy shows its progress in place (under a pty from
+/// util-linux `script`); in a pipe, one line per quarter.
+#[test]
+fn copy_shows_progress_on_a_terminal() {
+    let source = Db::new(Backend::Sqlite);
+    ingest(&source, &year_of_events());
+    let to = source.dir.path().join("copy.db");
+    let command = format!(
+        "'{BIN}' copy --from '{}' --to '{}'",
+        source.arg(),
+        to.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("\rcfdev-collector: copying 2026-Q1: 10 of 47 events (21%)"),
+        "{screen:?}"
+    );
+    assert!(screen.contains("copied 47 events"), "{screen:?}");
+    let piped = Command::new(BIN)
+        .args(["copy", "--from", &source.arg(), "--to"])
+        .arg(source.dir.path().join("piped.db"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+}
+
 fn every_200_is_committed_even_when_killed_under_load(backend: Backend) {
     let (db, c) = fresh(backend, &[]);
     let acknowledged = std::sync::Mutex::new(Vec::<String>::new());

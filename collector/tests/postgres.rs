@@ -79,16 +79,18 @@ fn password_from_pgpassword_and_a_wrong_one_is_reported() {
     let name = cluster.create_database();
     let url = cluster.url_without_password(&name);
     let start = |password: &str| {
-        let mut child = std::process::Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", &url])
-            .env("PGPASSWORD", password)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Reaped(
+            std::process::Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--db", &url])
+                .env("PGPASSWORD", password)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let mut line = String::new();
         std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
             &mut line,
         )
         .unwrap();
@@ -97,14 +99,13 @@ fn password_from_pgpassword_and_a_wrong_one_is_reported() {
             line.trim().rsplit("http://").next().unwrap().to_string(),
         )
     };
-    let (mut good, addr) = start(pg::PASSWORD);
+    let (good, addr) = start(pg::PASSWORD);
     let one = events("pw", 1, "2026-11-25T16:02:03Z");
     assert_eq!(post(&addr, "/v1/batch", &[], &batch(&one)).status, 200);
     assert_eq!(get(&addr, "/healthz").status, 200);
-    good.kill().unwrap();
-    good.wait().unwrap();
+    drop(good);
 
-    let (mut bad, addr) = start("not-the-password");
+    let (bad, addr) = start("not-the-password");
     let r = post(&addr, "/v1/batch", &[], &batch(&one));
     assert_eq!(r.status, 503, "{}", r.body);
     let health = get(&addr, "/healthz");
@@ -115,8 +116,17 @@ fn password_from_pgpassword_and_a_wrong_one_is_reported() {
         health.body
     );
     assert!(!health.body.contains("not-the-password"));
-    bad.kill().unwrap();
-    bad.wait().unwrap();
+    drop(bad);
+}
+
+/// A child process killed when the test ends, passing or not.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The database stops under a running collector and comes back: meanwhile
