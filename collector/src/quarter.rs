@@ -28,7 +28,11 @@ impl Quarter {
         Quarter::of_year(year, q).ok_or_else(bad)
     }
 
-    fn of_year(year: i32, q: u32) -> Option<Quarter> {
+    /// Quarter `q` (1-4) of any year a timestamp may have (0000-9999).
+    pub fn of_year(year: i32, q: u32) -> Option<Quarter> {
+        if !(1..=4).contains(&q) {
+            return None;
+        }
         let start = NaiveDate::from_ymd_opt(year, 3 * (q - 1) + 1, 1)?;
         let end = if q == 4 {
             NaiveDate::from_ymd_opt(year + 1, 1, 1)

@@ -194,3 +194,20 @@ fn a_database_migrated_by_a_newer_collector_is_refused() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+/// `prune` drops a partition under a running collector that has created
+/// it: an event for that quarter arriving later is still stored (the
+/// partition is made again), not refused forever.
+#[test]
+fn a_collector_recreates_a_partition_pruned_under_it() {
+    let (db, c) = fresh(Backend::Postgres, &[]);
+    let old = events("old-", 2, "2026-02-01T00:00:00Z");
+    assert_eq!(post(&c.addr, "/v1/batch", &[], &batch(&old)).status, 200);
+    let out = run_ok(&["prune", "--db", &db.arg(), "--before", "2026-Q2"]);
+    assert_eq!(out, "deleted 2 events dated before 2026-Q2\n");
+    assert_eq!(db.count_rows(), 0);
+    let late = events("late-", 1, "2026-02-02T00:00:00Z");
+    let r = post(&c.addr, "/v1/batch", &[], &batch(&late));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(db.string("SELECT COUNT(*) FROM ONLY tracks_y2026q1"), "1");
+}

@@ -213,6 +213,14 @@ impl MigrateError {
     }
 }
 
+/// "no partition of relation tracks found for row": a partition this
+/// process created or saw was dropped since.
+fn is_missing_partition(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+        && e.as_db_error()
+            .is_some_and(|d| d.message().starts_with("no partition of relation"))
+}
+
 /// Applies pending migrations in one transaction under the advisory lock,
 /// so collectors starting together apply each one once. Returns the
 /// versions it applied.
@@ -436,7 +444,7 @@ async fn commit(shared: &Shared, jobs: &[Job]) -> Result<Vec<usize>, String> {
     for job in jobs {
         timestamps.extend(job.rows.iter().map(|r| r.timestamp_ms));
     }
-    ensure_partitions(&mut client, &shared.partitions, timestamps.into_iter())
+    ensure_partitions(&mut client, &shared.partitions, timestamps.iter().copied())
         .await
         .map_err(|e| format!("database error: {}", describe(&e)))?;
     let received_at = migrations::now();
@@ -467,6 +475,19 @@ async fn commit(shared: &Shared, jobs: &[Job]) -> Result<Vec<usize>, String> {
         match outcome {
             Ok(counts) => return Ok(counts),
             Err(e) if attempt < 3 && is_transient(&e) => continue,
+            Err(e) if attempt < 3 && is_missing_partition(&e) => {
+                // Dropped by `prune` (here or by another collector) after
+                // this process saw it: forget what it knew and create it.
+                shared
+                    .partitions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                ensure_partitions(&mut client, &shared.partitions, timestamps.iter().copied())
+                    .await
+                    .map_err(|e| format!("database error: {}", describe(&e)))?;
+                continue;
+            }
             Err(e) if e.is_closed() || e.as_db_error().is_none() => {
                 return Err(format!("database unreachable: {}", describe(&e)))
             }

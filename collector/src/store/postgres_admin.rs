@@ -132,7 +132,7 @@ impl Admin {
                 let name: &str = r.get(0);
                 let rest = name.strip_prefix("tracks_y")?;
                 let (year, q) = rest.split_once('q')?;
-                Quarter::parse(&format!("{year}-Q{q}")).ok()
+                Quarter::of_year(year.parse().ok()?, q.parse().ok()?)
             })
             .collect();
         out.sort_by_key(|q| q.start);
