@@ -571,3 +571,52 @@ fn read_only_state_is_read_correctly() {
     assert_eq!(stdout(&out), "ok\n");
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
 }
+
+/// Every command, argument and option in every `--help` screen has a text,
+/// and the opt-out entries say what turning off does.
+#[test]
+fn every_help_entry_has_text() {
+    let sb = Sandbox::new();
+    let screens: &[&[&str]] = &[
+        // (`cfdev-shim cf --help` is cf's own help: wrapper mode.)
+        &["--help"],
+        &["telemetry", "--help"],
+        &["telemetry", "on", "--help"],
+        &["telemetry", "off", "--help"],
+        &["telemetry", "status", "--help"],
+        &["telemetry", "show", "--help"],
+        &["telemetry", "endpoint", "--help"],
+        &["flush", "--help"],
+    ];
+    let mut all = String::new();
+    for args in screens {
+        let out = run_ok(sb.shim().args(*args));
+        let text = stdout(&out);
+        let mut section = "";
+        let mut entries = 0;
+        for line in text.lines() {
+            if line.ends_with(':') && !line.starts_with(' ') {
+                section = line;
+                continue;
+            }
+            let in_list = matches!(section, "Commands:" | "Options:" | "Arguments:");
+            // An entry starts two spaces in; its text follows after a gap.
+            if in_list && line.starts_with("  ") && !line.starts_with("        ") {
+                entries += 1;
+                let entry = line.trim_start();
+                let gap = entry.find("  ");
+                assert!(
+                    gap.is_some_and(|i| !entry[i..].trim().is_empty()),
+                    "{args:?}: entry without text: {line:?}\n{text}"
+                );
+            }
+        }
+        assert!(entries > 0, "{args:?}: no entries found\n{text}");
+        all.push_str(&text);
+    }
+    assert!(
+        all.contains("pending events are deleted unsent"),
+        "opt-out says what happens to pending events:\n{all}"
+    );
+    assert!(all.contains("Telemetry Off event alone"), "{all}");
+}
