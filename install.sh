@@ -142,6 +142,15 @@ if [ "$from" = archive ]; then
   fi
   "$src/cfdev-shim" --version >/dev/null 2>&1 \
     || die "the prebuilt cfdev-shim does not run here (it is built for Linux x86_64): build from a source tree instead"
+  if [ "$endpoint_set" = 1 ]; then
+    # The wrapper's own endpoint rule as well, stored into a scratch state root.
+    scratch="$(mktemp -d)"
+    why="$(CFDEV_SHIM_HOME="$scratch" "$src/cfdev-shim" telemetry endpoint "$endpoint" 2>&1 >/dev/null)" || {
+      rm -rf -- "$scratch"
+      usage_error "--endpoint '$endpoint': ${why#cfdev-shim: }"
+    }
+    rm -rf -- "$scratch"
+  fi
 fi
 
 # --- Reading the wrapper's own view of its state. ---

@@ -285,6 +285,23 @@ fn from_an_unpacked_archive_without_cargo() {
         );
     }
 
+    // From an archive the wrapper's own endpoint rule is asked too, before
+    // anything is written (this one passes install.sh's shell check).
+    let prefix3 = sb.path("prefix3");
+    let out = run_code(
+        install_from(&sb, &archive, &prefix3)
+            .args(["--endpoint", "http://[::1"])
+            .env("PATH", &path),
+        1,
+    );
+    assert!(
+        stderr(&out).starts_with("install.sh: --endpoint 'http://[::1': "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(!prefix3.exists());
+
     // A changed binary is refused before anything is written.
     let prefix2 = sb.path("prefix2");
     let mut bytes = std::fs::read(archive.join("cfdev-collector")).unwrap();
