@@ -241,3 +241,67 @@ fn unwritable(dir: &Path) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Status {
+        Status {
+            telemetry: "on",
+            stored_choice: "on",
+            reason: "stored choice".into(),
+            data_version: DataVersion {
+                agreed: Some(DATA_VERSION),
+                current: DATA_VERSION,
+            },
+            anonymous_id_prefix: Some("0123abcd".into()),
+            paths: Paths {
+                config: "/s/config.json".into(),
+                spool: "/s/spool/events.jsonl".into(),
+                state: "/s/state.json".into(),
+            },
+            pending: 1,
+            spool_limit: 10,
+            dropped: DroppedView {
+                by_reason: Dropped {
+                    spool_full: 1,
+                    ..Dropped::default()
+                },
+                total: 1,
+            },
+            endpoint: None,
+            endpoint_source: None,
+            write_key_set: false,
+            last_attempt: None,
+            next_attempt: None,
+            problems: vec!["CFDEV_SHIM_SPOOL_LIMIT=\"x\" ignored: …".into()],
+        }
+    }
+
+    #[test]
+    fn text_is_rendered_from_the_fields_with_plurals() {
+        assert_eq!(
+            sample().render(),
+            "telemetry: on (stored choice)\n\
+             anonymous id: 0123abcd…\n\
+             config: /s/config.json\n\
+             spool: /s/spool/events.jsonl\n\
+             pending: 1 event (at most 10 kept)\n\
+             dropped: 1 event (spool full 1, corrupt 0, oversize 0, rejected 0)\n\
+             endpoint: none configured; events stay in the local spool\n\
+             last delivery attempt: never\n\
+             problem: CFDEV_SHIM_SPOOL_LIMIT=\"x\" ignored: …"
+        );
+    }
+
+    #[test]
+    fn json_keeps_the_documented_shape() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["dropped"]["spool_full"], 1);
+        assert_eq!(json["dropped"]["total"], 1);
+        assert_eq!(json["data_version"]["current"], DATA_VERSION);
+        assert_eq!(json["paths"]["config"], "/s/config.json");
+        assert!(json["last_attempt"].is_null());
+    }
+}
