@@ -46,6 +46,7 @@ fn is_cf_name(argv0: &OsStr) -> bool {
 
 /// Wrapper mode.
 fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
+    crate::fsutil::on_cf_path();
     let settings = Settings::from_env();
     if let Some(guard) = Guard::from_env() {
         // We were reached from another wrapper of this same call: pass
@@ -169,7 +170,9 @@ fn dev_telemetry(
 fn cfdev_plugin_installed(settings: &Settings) -> bool {
     let home = settings.cf_plugin_home.clone().or_else(dirs::home_dir);
     let Some(home) = home else { return false };
-    let Ok(bytes) = std::fs::read(home.join(".cf").join("plugins").join("config.json")) else {
+    // Bounded and non-blocking, like every file read on cf's path.
+    let config = home.join(".cf").join("plugins").join("config.json");
+    let Ok(bytes) = crate::fsutil::read_small_file(&config, 16 * 1024 * 1024) else {
         return false;
     };
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {

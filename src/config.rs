@@ -43,22 +43,13 @@ impl Config {
     /// Missing file: a fresh install. Unreadable or corrupt: an error the
     /// caller treats as "undecided" (nothing captured) and reports.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        use std::io::Read;
-        let mut bytes = Vec::new();
-        // Bounded: a huge file here must not slow every cf call down.
-        let read = std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes));
-        match read {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        // Bounded, non-blocking, regular files only: whatever is at this
+        // path must not slow or stop every cf call (see `fsutil`).
+        let bytes = match fsutil::read_bounded(path, MAX_CONFIG_BYTES) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(Config::default()),
             Err(e) => return Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
-        }
-        if bytes.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(ConfigError(format!(
-                "{} is larger than {MAX_CONFIG_BYTES} bytes",
-                path.display()
-            )));
-        }
+        };
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(fields)) => Ok(Config { fields }),
             Ok(_) => Err(ConfigError(format!(

@@ -8,6 +8,7 @@ use crate::paths::StatePaths;
 use crate::settings::Settings;
 use sha2::{Digest, Sha256};
 use std::io::Write;
+use std::path::Path;
 
 const APP_ID: &[u8] = b"cfdev-shim";
 
@@ -22,11 +23,8 @@ pub fn anonymous_id(settings: &Settings, paths: &StatePaths) -> std::io::Result<
 /// The ID without creating anything (for `status`): None when only a
 /// not-yet-created fallback ID could provide it.
 pub fn anonymous_id_readonly(settings: &Settings, paths: &StatePaths) -> Option<String> {
-    let key = machine_id(settings).or_else(|| {
-        std::fs::read_to_string(paths.fallback_id_file())
-            .ok()
-            .and_then(non_empty)
-    })?;
+    let key = machine_id(settings)
+        .or_else(|| read_fallback_id(&paths.fallback_id_file()).ok().flatten())?;
     Some(hex(&hmac_sha256(key.as_bytes(), APP_ID)))
 }
 
@@ -64,7 +62,7 @@ fn non_empty(s: String) -> Option<String> {
 /// platform source (tests use it to exercise the fallback).
 fn machine_id(settings: &Settings) -> Option<String> {
     if let Some(file) = &settings.machine_id_file {
-        return std::fs::read_to_string(file).ok().and_then(non_empty);
+        return read_id(file);
     }
     platform_machine_id()
 }
@@ -73,7 +71,7 @@ fn machine_id(settings: &Settings) -> Option<String> {
 fn platform_machine_id() -> Option<String> {
     ["/etc/machine-id", "/var/lib/dbus/machine-id"]
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok().and_then(non_empty))
+        .find_map(|p| read_id(Path::new(p)))
 }
 
 #[cfg(target_os = "macos")]
@@ -108,27 +106,38 @@ fn platform_machine_id() -> Option<String> {
     None
 }
 
+/// IDs are 32 to 64 characters; a larger file is not one.
+const MAX_ID_BYTES: u64 = 4096;
+
+/// An ID file outside the state root (machine ID): bounded, never blocking.
+fn read_id(path: &Path) -> Option<String> {
+    let bytes = fsutil::read_small_file(path, MAX_ID_BYTES).ok()?;
+    non_empty(String::from_utf8(bytes).ok()?)
+}
+
+/// The fallback ID in the state root; an error when something that is not
+/// an ID file is in its place (it is then not replaced).
+fn read_fallback_id(path: &Path) -> std::io::Result<Option<String>> {
+    let bytes = fsutil::read_bounded(path, MAX_ID_BYTES)?;
+    Ok(bytes.and_then(|b| non_empty(String::from_utf8(b).ok()?)))
+}
+
 fn fallback_id(paths: &StatePaths) -> std::io::Result<String> {
     let file = paths.fallback_id_file();
-    if let Some(id) = std::fs::read_to_string(&file).ok().and_then(non_empty) {
+    if let Some(id) = read_fallback_id(&file)? {
         return Ok(id);
     }
     let id = hex(&random_bytes::<32>());
     fsutil::ensure_private_dir(&paths.data_dir)?;
     // create_new: two first runs racing keep whichever ID landed first.
-    match fsutil::private_options()
-        .write(true)
-        .create_new(true)
-        .open(&file)
-    {
+    match fsutil::open(&file, fsutil::Access::CreateNew) {
         Ok(mut f) => {
             f.write_all(id.as_bytes())?;
             Ok(id)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&file)
-            .ok()
-            .and_then(non_empty)
-            .ok_or(e),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_fallback_id(&file)?.ok_or(e)
+        }
         Err(e) => Err(e),
     }
 }

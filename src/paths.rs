@@ -11,6 +11,8 @@ pub struct StatePaths {
 }
 
 const APP_DIR: &str = "cfdev-shim";
+/// The one directory we create below a state root (see `fsutil`).
+pub const SPOOL_DIR: &str = "spool";
 
 impl StatePaths {
     /// Everything under one root (`CFDEV_SHIM_HOME`, read by `settings`).
@@ -34,7 +36,7 @@ impl StatePaths {
         self.config_dir.join("config.json")
     }
     pub fn spool_dir(&self) -> PathBuf {
-        self.data_dir.join("spool")
+        self.data_dir.join(SPOOL_DIR)
     }
     pub fn spool_file(&self) -> PathBuf {
         self.spool_dir().join("events.jsonl")
@@ -56,6 +58,11 @@ impl StatePaths {
     /// mtime = when the last delivery attempt started (a stat on the hot path).
     pub fn last_attempt_stamp(&self) -> PathBuf {
         self.data_dir.join("last-attempt")
+    }
+    /// Its size is the number of events skipped because the spool lock was
+    /// held too long for cf to wait (see `fsutil::bump_counter`).
+    pub fn lock_busy_counter(&self) -> PathBuf {
+        self.data_dir.join("skipped-lock-busy")
     }
     /// mtime = earliest time the next background attempt may start (backoff).
     pub fn retry_stamp(&self) -> PathBuf {

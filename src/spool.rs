@@ -3,7 +3,9 @@
 //! spool's line count, so an append costs a few syscalls and concurrent cf
 //! calls never interleave or lose lines. The spool is bounded: past the limit
 //! the oldest lines are dropped and counted. Corrupt lines are skipped and
-//! counted, never fatal.
+//! counted, never fatal. On cf's path the lock is waited for ~50 ms at most
+//! (`fsutil`): an event that would wait longer is skipped and counted
+//! (`lock_busy_skips`, shown by `telemetry status`).
 
 use crate::fsutil;
 use crate::paths::StatePaths;
@@ -11,28 +13,18 @@ use crate::state;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 
 const COUNT_WIDTH: usize = 20;
+/// Past this the spool is not read (10,000 events of ~1 KB fit many times).
+const MAX_SPOOL_BYTES: u64 = 64 * 1024 * 1024;
 
-#[cfg(unix)]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
 }
 
-#[cfg(unix)]
 fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::windows::fs::FileExt::seek_write(file, buf, offset).map(drop)
 }
 
 pub struct Spool<'a> {
@@ -84,23 +76,21 @@ impl<'a> Spool<'a> {
 
     fn lock(&self) -> std::io::Result<Locked> {
         Ok(Locked {
-            lock: fsutil::lock_exclusive(&self.paths.spool_lock())?,
+            // Every append and removal changes the spool: while it changes
+            // we are queueing behind others, not blocked by a stuck holder.
+            lock: fsutil::lock_exclusive_queued(&self.paths.spool_lock(), || {
+                fsutil::fingerprint(&self.paths.spool_file())
+            })?,
         })
     }
 
     fn read_file(&self) -> std::io::Result<Vec<u8>> {
-        match fsutil::private_options()
-            .read(true)
-            .open(self.paths.spool_file())
-        {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes)?;
-                Ok(bytes)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+        Ok(fsutil::read_bounded(&self.paths.spool_file(), MAX_SPOOL_BYTES)?.unwrap_or_default())
+    }
+
+    /// Events skipped because the spool lock was held too long for cf.
+    pub fn lock_busy_skips(&self) -> u64 {
+        fsutil::counter(&self.paths.lock_busy_counter())
     }
 
     fn count_lines(bytes: &[u8]) -> u64 {
@@ -112,12 +102,14 @@ impl<'a> Spool<'a> {
 
     /// Appends one event line with a single write. Returns the pending count.
     pub fn append(&self, line: &str) -> std::io::Result<u64> {
-        let mut locked = self.lock()?;
-        let mut file = fsutil::private_options()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(self.paths.spool_file())?;
+        let mut locked = match self.lock() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let _ = fsutil::bump_counter(&self.paths.lock_busy_counter());
+                return Err(e);
+            }
+            other => other?,
+        };
+        let mut file = fsutil::open(&self.paths.spool_file(), fsutil::Access::Append)?;
         let len = file.metadata()?.len();
         let mut record = Vec::with_capacity(line.len() + 2);
         if len > 0 {
@@ -199,7 +191,7 @@ impl<'a> Spool<'a> {
 
     /// Cheap pending count for the hot path and `status`.
     pub fn pending_count(&self) -> std::io::Result<u64> {
-        if !self.paths.spool_file().exists() {
+        if fsutil::mtime(&self.paths.spool_file()).is_none() {
             return Ok(0);
         }
         let mut locked = self.lock()?;

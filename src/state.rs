@@ -110,9 +110,13 @@ pub struct Problem {
 
 /// Reads state.json; never creates anything (`status` uses it on
 /// read-only state).
+/// state.json is a few hundred bytes; anything this large is not ours.
+const MAX_STATE_BYTES: u64 = 1024 * 1024;
+
 pub fn load(paths: &StatePaths) -> State {
-    std::fs::read(paths.state_file())
+    fsutil::read_bounded(&paths.state_file(), MAX_STATE_BYTES)
         .ok()
+        .flatten()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| match v {
             Value::Object(m) => Some(m),

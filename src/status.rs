@@ -64,6 +64,8 @@ pub struct Paths {
 pub struct DroppedView {
     #[serde(flatten)]
     pub by_reason: Dropped,
+    /// Skipped on cf's path because the spool lock was held too long.
+    pub lock_busy: u64,
     pub total: u64,
 }
 
@@ -108,6 +110,7 @@ impl Status {
         }
         let mut by_reason = state::dropped(&st);
         by_reason.add(DropReason::Corrupt, corrupt_now);
+        let lock_busy = Spool::new(paths).lock_busy_skips();
         let default_config = Config::default();
         let config_ref = config.as_ref().unwrap_or(&default_config);
         let endpoint = Endpoint::configured(settings, config_ref);
@@ -134,7 +137,8 @@ impl Status {
             spool_limit: settings.spool_limit,
             dropped: DroppedView {
                 by_reason,
-                total: by_reason.total(),
+                lock_busy,
+                total: by_reason.total() + lock_busy,
             },
             endpoint: endpoint.as_ref().map(Endpoint::batch_url),
             endpoint_source: endpoint.as_ref().map(|_| {
@@ -170,12 +174,13 @@ impl Status {
                 self.spool_limit
             ),
             format!(
-                "dropped: {} (spool full {}, corrupt {}, oversize {}, rejected {})",
+                "dropped: {} (spool full {}, corrupt {}, oversize {}, rejected {}, lock busy {})",
                 count(self.dropped.total, "event", "events"),
                 self.dropped.by_reason.spool_full,
                 self.dropped.by_reason.corrupt,
                 self.dropped.by_reason.oversize,
-                self.dropped.by_reason.rejected
+                self.dropped.by_reason.rejected,
+                self.dropped.lock_busy
             ),
         ];
         lines.push(match (&self.endpoint, self.endpoint_source) {

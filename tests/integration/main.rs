@@ -15,4 +15,5 @@ mod pty;
 mod server;
 mod signals;
 mod soak;
+mod state_root;
 mod util;
