@@ -273,7 +273,8 @@ mod tests {
                     spool_full: 1,
                     ..Dropped::default()
                 },
-                total: 1,
+                lock_busy: 2,
+                total: 3,
             },
             endpoint: None,
             endpoint_source: None,
@@ -293,7 +294,7 @@ mod tests {
              config: /s/config.json\n\
              spool: /s/spool/events.jsonl\n\
              pending: 1 event (at most 10 kept)\n\
-             dropped: 1 event (spool full 1, corrupt 0, oversize 0, rejected 0)\n\
+             dropped: 3 events (spool full 1, corrupt 0, oversize 0, rejected 0, lock busy 2)\n\
              endpoint: none configured; events stay in the local spool\n\
              last delivery attempt: never\n\
              problem: CFDEV_SHIM_SPOOL_LIMIT=\"x\" ignored: …"
@@ -304,7 +305,8 @@ mod tests {
     fn json_keeps_the_documented_shape() {
         let json = serde_json::to_value(sample()).unwrap();
         assert_eq!(json["dropped"]["spool_full"], 1);
-        assert_eq!(json["dropped"]["total"], 1);
+        assert_eq!(json["dropped"]["lock_busy"], 2);
+        assert_eq!(json["dropped"]["total"], 3);
         assert_eq!(json["data_version"]["current"], DATA_VERSION);
         assert_eq!(json["paths"]["config"], "/s/config.json");
         assert!(json["last_attempt"].is_null());
