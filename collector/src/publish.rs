@@ -111,7 +111,10 @@ pub fn write_site(
         write_atomically(&dir.join("report.csv"), &text::csv(r))?;
         files += 3;
     }
-    write_atomically(&out.join("schema.html"), &html::schema_page(&now))?;
+    write_atomically(
+        &out.join("schema.html"),
+        &html::schema_page(reports, min_machines, &now),
+    )?;
     write_atomically(
         &out.join("index.html"),
         &html::index_page(reports, min_machines, &now),

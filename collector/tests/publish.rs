@@ -39,6 +39,30 @@ fn site_lists_every_quarter_newest_first_with_its_files(backend: Backend) {
         assert_eq!(report["schema"], "cfdev-shim-report/1");
         assert_eq!(report["state"], "published");
     }
+    for page in [
+        "index.html",
+        "schema.html",
+        "2026-Q3/index.html",
+        "2026-Q4/index.html",
+    ] {
+        let html = read(&site.join(page));
+        assert_eq!(
+            html.matches("<section id=\"methodology\">").count(),
+            1,
+            "{page}"
+        );
+        assert!(
+            html.contains("K = 5.") && html.contains("generated 2026-11-26"),
+            "{page}"
+        );
+        assert!(
+            !html.contains("<script") && !html.contains(" src=") && !html.contains("<link"),
+            "{page}"
+        );
+        let external = html.matches("http://").count() + html.matches("https://").count();
+        let svg_namespaces = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+        assert_eq!(external, svg_namespaces, "{page}: no external resource");
+    }
     let q3 = json(&site.join("2026-Q3/report.json"));
     assert_eq!(q3["previous_quarter"], "2026-Q2");
     assert_eq!(q3["in_progress"], false);

@@ -467,7 +467,7 @@ pub fn index_page(reports: &[Report], k: u64, generated_at: &DateTime<Utc>) -> S
 }
 
 /// `schema.html`: the JSON format, field by field.
-pub fn schema_page(generated_at: &DateTime<Utc>) -> String {
+pub fn schema_page(reports: &[Report], k: u64, generated_at: &DateTime<Utc>) -> String {
     let mut body = format!(
         "<h1>report.json — schema {}</h1>\n<p>Each quarter's <code>report.json</code> has these \
          fields. Within a schema version fields are only added; SPEC's original keys \
@@ -484,6 +484,19 @@ pub fn schema_page(generated_at: &DateTime<Utc>) -> String {
         ));
     }
     body.push_str("</tbody>\n</table>\n");
+    let first = reports
+        .first()
+        .map(|r| r.quarter.label.as_str())
+        .unwrap_or("");
+    let last = reports
+        .last()
+        .map(|r| r.quarter.label.as_str())
+        .unwrap_or("");
+    body.push_str(&methodology_html(
+        k,
+        &Window::Quarters { first, last },
+        generated_at,
+    ));
     let links = Links {
         index: Some("index.html".into()),
         ..Links::default()
