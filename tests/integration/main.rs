@@ -5,6 +5,7 @@ mod capture;
 mod consent;
 mod delivery;
 mod deploy;
+mod dist;
 mod end_to_end;
 mod faults;
 mod forwarding;
