@@ -54,7 +54,7 @@ pub fn table(tally: &Tally, k: u64) -> Table {
     let mut other = Candidate {
         key: OTHER.into(),
         count: 0,
-        machines: Machines::new(),
+        machines: Machines::default(),
     };
     let mut folded = 0u64;
     let mut suppressed = 0u64;
@@ -151,7 +151,7 @@ pub fn weekly(aggregates: &Aggregates, spans: Vec<WeekSpan>, k: u64) -> Weekly {
             // Storage may give any day of the week (PostgreSQL: its Monday);
             // the scan window already cut the data at the quarter and now.
             let monday = monday_of(day_of_date(span.first));
-            let mut sum = (0u64, Machines::new());
+            let mut sum = (0u64, Machines::default());
             for (day, (count, machines)) in &aggregates.by_day {
                 if monday_of(*day) == monday {
                     sum.0 += count;
@@ -166,7 +166,7 @@ pub fn weekly(aggregates: &Aggregates, spans: Vec<WeekSpan>, k: u64) -> Weekly {
         .map(|(_, m)| !m.is_empty() && m.len() < k)
         .collect();
     let union = |hidden: &[bool], sums: &[(u64, Machines)]| -> Machines {
-        let mut all = Machines::new();
+        let mut all = Machines::default();
         for (i, (_, m)) in sums.iter().enumerate() {
             if hidden[i] {
                 all.extend(m);
