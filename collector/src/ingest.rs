@@ -134,8 +134,15 @@ fn check_size(item: &RawValue, where_: &str) -> Result<(), Rejection> {
 
 /// Parses an RFC 3339 timestamp into (normalised text, unix ms).
 pub fn parse_time(text: &str) -> Option<(String, i64)> {
+    use chrono::Datelike;
     let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
     let utc = t.with_timezone(&chrono::Utc);
+    // An offset can move an instant out of years 0000-9999 in UTC, which
+    // RFC 3339 cannot write ("-0001-…", "+10000-…"): refuse it rather than
+    // store a timestamp nothing can read back (found by fuzz/ingest).
+    if !(0..=9999).contains(&utc.year()) {
+        return None;
+    }
     Some((
         utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         utc.timestamp_millis(),
@@ -271,6 +278,29 @@ mod tests {
             assert_eq!(parse_time(input).unwrap().0, want);
         }
         assert!(parse_time("2026-11-25 16:02").is_none());
+    }
+
+    /// Fuzz finding: these normalised to "-0001-12-31T23:30:00.000Z" and
+    /// "+10000-01-01T00:59:59.000Z", which do not parse again.
+    #[test]
+    fn timestamps_outside_years_0000_to_9999_in_utc_are_refused() {
+        assert_eq!(parse_time("0000-01-01T00:30:00+01:00"), None);
+        assert_eq!(parse_time("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(
+            parse_time("0000-01-01T00:30:00-01:00").unwrap().0,
+            "0000-01-01T01:30:00.000Z"
+        );
+        assert_eq!(
+            parse_time("9999-12-31T23:59:59+01:00").unwrap().0,
+            "9999-12-31T22:59:59.000Z"
+        );
+        let msg = r#"{"type":"track","event":"E","messageId":"m","anonymousId":"a","timestamp":"9999-12-31T23:59:59-01:00"}"#;
+        assert!(matches!(batch(msg), Err(Rejection::Malformed(_))));
+        let sent_at = r#"{"batch":[],"sentAt":"0000-01-01T00:00:00+00:01"}"#;
+        assert!(matches!(
+            parse_batch(sent_at.as_bytes()),
+            Err(Rejection::Malformed(_))
+        ));
     }
 
     #[test]
