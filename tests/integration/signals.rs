@@ -45,7 +45,7 @@ fn start(sb: &Sandbox, trap: &str) -> (Child, i32) {
         .env("FAKE_CF_SLEEP_MS", "60000")
         .spawn()
         .unwrap();
-    wait_until("cf to start", Duration::from_secs(10), || {
+    wait_until("cf to start", Duration::from_secs(30), || {
         !sb.calls().is_empty()
     });
     let cf = sb.calls()[0].pid as i32;
@@ -94,7 +94,7 @@ fn every_catchable_signal_sent_to_the_wrapper_reaches_cf_once() {
             kill(wrapper.id(), *sig);
             wait_until(
                 &format!("{mode}: cf to catch {sig}"),
-                Duration::from_secs(10),
+                Duration::from_secs(30),
                 || caught(sb).len() > i,
             );
         }
@@ -148,16 +148,16 @@ fn a_stop_of_cf_stops_the_wrapper_and_continue_resumes_both() {
         kill(wrapper.id(), libc::SIGTSTP);
         wait_until(
             &format!("{mode}: both stopped"),
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             || state(cf) == 'T' && state(wrapper_pid) == 'T',
         );
         kill(wrapper.id(), libc::SIGCONT);
         wait_until(
             &format!("{mode}: both running"),
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             || state(cf) != 'T' && state(wrapper_pid) != 'T',
         );
-        wait_until("cf to catch SIGCONT", Duration::from_secs(10), || {
+        wait_until("cf to catch SIGCONT", Duration::from_secs(30), || {
             caught(sb) == [libc::SIGCONT]
         });
         kill(cf as u32, libc::SIGTERM);
