@@ -169,8 +169,10 @@ pub fn paused_reason(agreed: u32) -> String {
 
 /// Whether we may ask: a person at a terminal, not CI.
 pub fn can_prompt(settings: &Settings) -> bool {
-    // SAFETY: isatty only inspects the descriptors.
-    let tty = unsafe { libc::isatty(0) == 1 && libc::isatty(2) == 1 };
+    // SAFETY: isatty only inspects the descriptor.
+    let stdin_tty = unsafe { libc::isatty(0) } == 1;
+    // SAFETY: as above.
+    let tty = stdin_tty && unsafe { libc::isatty(2) } == 1;
     tty && !settings.ci
 }
 

@@ -328,33 +328,30 @@ pub fn die_like(exit: ChildExit) -> i32 {
 
 /// Name such as `SIGTERM` for the event's `signal` property.
 pub fn signal_name(sig: i32) -> String {
-    #[cfg(unix)]
-    {
-        let known = [
-            (libc::SIGHUP, "SIGHUP"),
-            (libc::SIGINT, "SIGINT"),
-            (libc::SIGQUIT, "SIGQUIT"),
-            (libc::SIGILL, "SIGILL"),
-            (libc::SIGTRAP, "SIGTRAP"),
-            (libc::SIGABRT, "SIGABRT"),
-            (libc::SIGBUS, "SIGBUS"),
-            (libc::SIGFPE, "SIGFPE"),
-            (libc::SIGKILL, "SIGKILL"),
-            (libc::SIGUSR1, "SIGUSR1"),
-            (libc::SIGSEGV, "SIGSEGV"),
-            (libc::SIGUSR2, "SIGUSR2"),
-            (libc::SIGPIPE, "SIGPIPE"),
-            (libc::SIGALRM, "SIGALRM"),
-            (libc::SIGTERM, "SIGTERM"),
-            (libc::SIGXCPU, "SIGXCPU"),
-            (libc::SIGXFSZ, "SIGXFSZ"),
-            (libc::SIGVTALRM, "SIGVTALRM"),
-            (libc::SIGPROF, "SIGPROF"),
-            (libc::SIGSYS, "SIGSYS"),
-        ];
-        if let Some((_, name)) = known.iter().find(|(n, _)| *n == sig) {
-            return (*name).to_string();
-        }
+    let known = [
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGXFSZ, "SIGXFSZ"),
+        (libc::SIGVTALRM, "SIGVTALRM"),
+        (libc::SIGPROF, "SIGPROF"),
+        (libc::SIGSYS, "SIGSYS"),
+    ];
+    if let Some((_, name)) = known.iter().find(|(n, _)| *n == sig) {
+        return (*name).to_string();
     }
     format!("SIG{sig}")
 }

@@ -67,43 +67,10 @@ fn machine_id(settings: &Settings) -> Option<String> {
     platform_machine_id()
 }
 
-#[cfg(target_os = "linux")]
 fn platform_machine_id() -> Option<String> {
     ["/etc/machine-id", "/var/lib/dbus/machine-id"]
         .iter()
         .find_map(|p| read_id(Path::new(p)))
-}
-
-#[cfg(target_os = "macos")]
-fn platform_machine_id() -> Option<String> {
-    let out = std::process::Command::new("/usr/sbin/ioreg")
-        .args(["-rd1", "-c", "IOPlatformExpertDevice"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.contains("IOPlatformUUID"))?;
-    non_empty(line.rsplit('"').nth(1)?.to_string())
-}
-
-#[cfg(windows)]
-fn platform_machine_id() -> Option<String> {
-    let out = std::process::Command::new("reg")
-        .args([
-            "query",
-            r"HKLM\SOFTWARE\Microsoft\Cryptography",
-            "/v",
-            "MachineGuid",
-        ])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.contains("MachineGuid"))?;
-    non_empty(line.split_whitespace().last()?.to_string())
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-fn platform_machine_id() -> Option<String> {
-    None
 }
 
 /// IDs are 32 to 64 characters; a larger file is not one.

@@ -1,6 +1,10 @@
 //! cfdev-shim: a transparent wrapper for the Cloud Foundry CLI that forwards
 //! every invocation unchanged and, only after the user opts in, records
 //! anonymous usage events (SPEC.md). One module per concern; `app` wires them.
+#![warn(
+    clippy::multiple_unsafe_ops_per_block,
+    clippy::undocumented_unsafe_blocks
+)]
 
 // Forwarding relies on clone(2), the raw signal mask and /proc (see
 // `forward`, `signals`, `resolve`); nothing else is built or tested.

@@ -66,12 +66,11 @@ fn detach_in_child() -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    mark_cloexec_from(3);
-    Ok(())
+    mark_cloexec_from(3)
 }
 
 #[cfg(unix)]
-fn mark_cloexec_from(first: libc::c_int) {
+fn mark_cloexec_from(first: libc::c_int) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
@@ -84,7 +83,7 @@ fn mark_cloexec_from(first: libc::c_int) {
             )
         };
         if done == 0 {
-            return;
+            return Ok(());
         }
     }
     // Older kernels: one fcntl per possible descriptor (EBADF for unused ones).
@@ -93,11 +92,16 @@ fn mark_cloexec_from(first: libc::c_int) {
     for fd in first..max {
         // SAFETY: F_GETFD/F_SETFD only read and change the descriptor's flags.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags >= 0 {
-            // SAFETY: as above.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+        if flags < 0 {
+            continue; // not open
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+            // The deliverer would inherit this descriptor: report, do not run.
+            return Err(std::io::Error::last_os_error());
         }
     }
+    Ok(())
 }
 
 /// The delivery lock, held by one delivery at a time; while held, the file
