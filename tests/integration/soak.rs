@@ -75,9 +75,13 @@ fn soak_concurrent_calls_with_immediate_delivery() {
     }
     assert!(sb.events().is_empty(), "spool empty at the end");
     let conn = rusqlite_count(&db);
+    // An event whose call found the spool lock held longer than cf may wait
+    // (~50 ms, SPEC §2) is skipped and counted, never lost silently.
+    let skipped = status(&sb)["dropped"]["lock_busy"].as_u64().unwrap();
     assert_eq!(
-        conn, expected,
-        "every event delivered exactly once ({waves} waves)"
+        conn + skipped,
+        expected,
+        "every event delivered exactly once or counted as skipped ({waves} waves, {skipped} skipped)"
     );
     assert_eq!(deliveries_running(&sb), 0, "no leftover processes");
     eprintln!("soak: {waves} waves, {expected} events, collector RSS KB per wave: {rss:?}");
