@@ -75,15 +75,25 @@ pub fn command() -> Command {
                         .about("Store where events are delivered ({URL}/v1/batch)")
                         .arg(
                             Arg::new("url")
-                                .required(true)
+                                .required_unless_present("clear")
                                 .value_name("URL")
-                                .help("Base URL of the data store (http:// or https://)"),
+                                .help(
+                                    "Base URL of the data store: http:// or https://, no user \
+                                     name, query or fragment; a trailing /v1/batch is removed",
+                                ),
                         )
                         .arg(
                             Arg::new("write-key")
                                 .long("write-key")
                                 .value_name("KEY")
                                 .help("Write key sent as the HTTP Basic user name"),
+                        )
+                        .arg(
+                            Arg::new("clear")
+                                .long("clear")
+                                .action(ArgAction::SetTrue)
+                                .conflicts_with_all(["url", "write-key"])
+                                .help("Forget the stored endpoint and write key"),
                         ),
                 ),
         )
@@ -94,6 +104,20 @@ pub fn command() -> Command {
             Command::new("which-cf")
                 .hide(true)
                 .about("Print the real cf the wrapper would run (used by install.sh)"),
+        )
+        .subcommand(
+            Command::new("check-endpoint")
+                .hide(true)
+                .about(
+                    "Check a URL against the endpoint rules and print the base URL that would \
+                     be stored, or why not (exit 2); used by install.sh",
+                )
+                .arg(
+                    Arg::new("url")
+                        .required(true)
+                        .value_name("URL")
+                        .help("The endpoint URL to check"),
+                ),
         )
 }
 
@@ -110,6 +134,7 @@ pub fn run(settings: &Settings, argv: Vec<OsString>) -> Outcome {
         Some(("telemetry", sub)) => telemetry(settings, sub),
         Some(("flush", _)) => flush(settings),
         Some(("which-cf", _)) => which_cf(settings),
+        Some(("check-endpoint", s)) => check_endpoint(s),
         _ => Err(ErrorKind::Usage("unknown command; see cfdev-shim --help".into()).into()),
     };
     match result {
@@ -129,6 +154,7 @@ fn telemetry(settings: &Settings, m: &ArgMatches) -> Fallible<()> {
         Some(("off", _)) => Some(Consent::Off),
         Some(("status", s)) => return status(settings, paths, s.get_flag("json")),
         Some(("show", _)) => return show(paths),
+        Some(("endpoint", s)) if s.get_flag("clear") => return clear_endpoint(paths),
         Some(("endpoint", s)) => {
             let url = s
                 .get_one::<String>("url")
@@ -154,18 +180,12 @@ fn telemetry(settings: &Settings, m: &ArgMatches) -> Fallible<()> {
 }
 
 fn set_endpoint(paths: &StatePaths, url: &str, write_key: Option<&str>) -> Fallible<()> {
-    deliver::validate_url(url).map_err(ErrorKind::Usage)?;
-    let mut config = Config::load(&paths.config_file()).unwrap_or_default();
-    config.set_endpoint(url, write_key);
-    config
-        .save(&paths.config_file())
-        .with_context(|| ErrorKind::ConfigSave {
-            path: paths.config_file(),
-        })?;
+    let base = deliver::check_endpoint(url).map_err(ErrorKind::Usage)?;
+    save_endpoint(paths, Some((&base, write_key)))?;
     crate::outln!(
         "Events will be delivered to {}",
         Endpoint {
-            base: url.into(),
+            base,
             write_key: None
         }
         .batch_url()
@@ -173,7 +193,39 @@ fn set_endpoint(paths: &StatePaths, url: &str, write_key: Option<&str>) -> Falli
     Ok(())
 }
 
-/// Prints the pending events; reads without creating anything.
+fn clear_endpoint(paths: &StatePaths) -> Fallible<()> {
+    save_endpoint(paths, None)?;
+    crate::outln!("No endpoint stored: events stay in the local spool");
+    Ok(())
+}
+
+fn save_endpoint(paths: &StatePaths, endpoint: Option<(&str, Option<&str>)>) -> Fallible<()> {
+    let mut config = Config::load(&paths.config_file()).unwrap_or_default();
+    match endpoint {
+        Some((base, write_key)) => config.set_endpoint(base, write_key),
+        None => config.clear_endpoint(),
+    }
+    config
+        .save(&paths.config_file())
+        .with_context(|| ErrorKind::ConfigSave {
+            path: paths.config_file(),
+        })?;
+    // A problem seen with the previous endpoint or key no longer applies.
+    deliver::forget_problem(paths);
+    Ok(())
+}
+
+/// `check-endpoint URL`: the endpoint rules, for install.sh.
+fn check_endpoint(m: &ArgMatches) -> Fallible<()> {
+    let url = m
+        .get_one::<String>("url")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let base = deliver::check_endpoint(url).map_err(ErrorKind::Usage)?;
+    crate::outln!("{base}");
+    Ok(())
+}
+
 fn show(paths: &StatePaths) -> Fallible<()> {
     let contents = Spool::new(paths)
         .peek()

@@ -116,6 +116,12 @@ impl Config {
         self.string("write_key")
     }
 
+    /// `telemetry endpoint --clear`: events then stay in the local spool.
+    pub fn clear_endpoint(&mut self) {
+        self.fields.remove("endpoint");
+        self.fields.remove("write_key");
+    }
+
     pub fn set_endpoint(&mut self, url: &str, write_key: Option<&str>) {
         self.fields
             .insert("endpoint".into(), Value::String(url.into()));

@@ -295,8 +295,9 @@ pub fn decide_for(
 
 /// Stores a choice (`telemetry on|off`, `cf dev telemetry --on|--off`) and
 /// returns the confirmation line. Turning on agrees to this release's data
-/// kinds. Turning off while capture was on records `Telemetry Off`; delivery
-/// then deletes what is pending and makes its one bounded attempt.
+/// kinds. Turning off stops any delivery in flight and deletes what is
+/// pending unsent; if capture was on, the `Telemetry Off` event then gets
+/// one bounded attempt, alone (`deliver::turn_off`).
 pub fn set(settings: &Settings, paths: &StatePaths, consent: Consent) -> Fallible<String> {
     let loaded = Config::load(&paths.config_file());
     let (was, _) = match &loaded {
@@ -307,8 +308,11 @@ pub fn set(settings: &Settings, paths: &StatePaths, consent: Consent) -> Fallibl
     // and the endpoint it may have held can be set again.
     let mut config = loaded.unwrap_or_default();
     config.set_consent(consent, DATA_VERSION);
+    // Built now, sent alone by delivery: never through the spool, which is
+    // deleted unsent.
+    let mut telemetry_off = Vec::new();
     if consent == Consent::Off && was.captures() {
-        Recorder::new(settings, paths).record(
+        telemetry_off = Recorder::new(settings, paths).messages(
             &opt_out_invocation(),
             Trigger::OptOut,
             RecordOutcome::default(),
@@ -320,7 +324,12 @@ pub fn set(settings: &Settings, paths: &StatePaths, consent: Consent) -> Fallibl
             path: paths.config_file(),
         })?;
     if consent == Consent::Off {
-        crate::deliver::final_delivery_then_clear(settings, paths);
+        // Saved first: from here on nothing is captured and no delivery sends.
+        let off =
+            crate::deliver::turn_off(settings, paths, telemetry_off.first().map(String::as_str));
+        for problem in &off.problems {
+            eprintln!("cfdev-shim: {problem}");
+        }
     }
     if let Some((forced, source)) = env_override(settings) {
         if forced.as_str() != consent.as_str() {

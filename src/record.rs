@@ -54,7 +54,25 @@ impl<'a> Recorder<'a> {
         pending
     }
 
-    fn append(&mut self, row: &Row, inv: &Invocation, outcome: Outcome) -> std::io::Result<u64> {
+    /// The messages `record` would spool, without spooling them: the
+    /// `Telemetry Off` event is handed to delivery to travel alone.
+    pub fn messages(
+        &mut self,
+        inv: &Invocation,
+        trigger: Trigger,
+        outcome: Outcome,
+    ) -> Vec<String> {
+        inv.rows(trigger)
+            .filter_map(|row| self.message(row, inv, outcome).ok())
+            .collect()
+    }
+
+    fn message(
+        &mut self,
+        row: &Row,
+        inv: &Invocation,
+        outcome: Outcome,
+    ) -> std::io::Result<String> {
         if self.anonymous_id.is_none() {
             self.anonymous_id = Some(identity::anonymous_id(self.settings, self.paths)?);
         }
@@ -63,9 +81,14 @@ impl<'a> Recorder<'a> {
             properties(row, inv, outcome),
             self.anonymous_id.as_deref().unwrap_or_default(),
         );
+        Ok(message.to_string())
+    }
+
+    fn append(&mut self, row: &Row, inv: &Invocation, outcome: Outcome) -> std::io::Result<u64> {
+        let message = self.message(row, inv, outcome)?;
         Spool::new(self.paths)
             .limit(self.settings.spool_limit)
-            .append(&message.to_string())
+            .append(&message)
     }
 }
 

@@ -23,6 +23,8 @@ pub mod key {
     pub const CONSECUTIVE_FAILURES: &str = "consecutive_failures";
     /// `Problem`: the last thing that went wrong while recording.
     pub const LAST_PROBLEM: &str = "last_problem";
+    /// `deliver::ProblemSeen`: the endpoint's configuration problem.
+    pub const DELIVERY_PROBLEM: &str = "delivery_problem";
 }
 
 /// Why events left the spool without being delivered.

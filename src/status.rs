@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::consent::{self, Source, Telemetry, DATA_VERSION};
-use crate::deliver::Endpoint;
+use crate::deliver::{DeliveryStatus, Endpoint, ProblemSeen};
 use crate::output::count;
 use crate::paths::StatePaths;
 use crate::settings::Settings;
@@ -37,9 +37,19 @@ pub struct Status {
     pub endpoint: Option<String>,
     /// `CFDEV_SHIM_ENDPOINT` or `config`.
     pub endpoint_source: Option<&'static str>,
+    /// Why the configured endpoint cannot be used (it breaks the endpoint
+    /// rules); also listed in `problems`.
+    pub endpoint_problem: Option<String>,
     pub write_key_set: bool,
+    /// The write key, masked: never shown in full.
+    pub write_key: Option<String>,
     pub last_attempt: Option<Attempt>,
     pub next_attempt: Option<String>,
+    /// The endpoint's configuration problem (wrong key or URL, redirect,
+    /// TLS, DNS) seen by the last delivery to the endpoint in use.
+    pub delivery_problem: Option<ProblemSeen>,
+    /// No problem: `problems` is empty.
+    pub ok: bool,
     /// Each one line, saying what is wrong.
     pub problems: Vec<String>,
 }
@@ -113,7 +123,9 @@ impl Status {
         let lock_busy = Spool::new(paths).lock_busy_skips();
         let default_config = Config::default();
         let config_ref = config.as_ref().unwrap_or(&default_config);
-        let endpoint = Endpoint::configured(settings, config_ref);
+        let delivery = DeliveryStatus::read(settings, paths, config_ref);
+        problems.extend(delivery.problems());
+        let endpoint = delivery.endpoint.as_ref().map(|(e, _)| e);
         Status {
             telemetry: telemetry.as_str(),
             stored_choice,
@@ -140,17 +152,18 @@ impl Status {
                 lock_busy,
                 total: by_reason.total() + lock_busy,
             },
-            endpoint: endpoint.as_ref().map(Endpoint::batch_url),
-            endpoint_source: endpoint.as_ref().map(|_| {
-                if settings.endpoint.is_some() {
-                    "CFDEV_SHIM_ENDPOINT"
-                } else {
-                    "config"
-                }
-            }),
-            write_key_set: endpoint.as_ref().is_some_and(|e| e.write_key.is_some()),
+            endpoint: endpoint.map(Endpoint::batch_url),
+            endpoint_source: delivery
+                .endpoint
+                .as_ref()
+                .map(|(_, source)| source.as_str()),
+            endpoint_problem: delivery.endpoint_problem.clone(),
+            write_key_set: endpoint.is_some_and(|e| e.write_key.is_some()),
+            write_key: endpoint.and_then(Endpoint::masked_write_key),
             last_attempt: state::last_attempt(&st),
             next_attempt: state::next_attempt(&st),
+            delivery_problem: delivery.current_problem().cloned(),
+            ok: problems.is_empty(),
             problems,
         }
     }
@@ -185,8 +198,14 @@ impl Status {
         ];
         lines.push(match (&self.endpoint, self.endpoint_source) {
             (Some(url), Some(source)) => format!("endpoint: {url} ({source})"),
+            _ if self.endpoint_problem.is_some() => {
+                "endpoint: unusable (see problems); events stay in the local spool".into()
+            }
             _ => "endpoint: none configured; events stay in the local spool".into(),
         });
+        if let Some(key) = &self.write_key {
+            lines.push(format!("write key: {key}"));
+        }
         lines.push(match &self.last_attempt {
             Some(a) => format!("last delivery attempt: {} — {}", a.at, a.result),
             None => "last delivery attempt: never".into(),

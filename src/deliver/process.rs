@@ -152,3 +152,54 @@ impl Drop for DeliveryLock {
         self.write_pid(0);
     }
 }
+/// The PID written by the current holder of the lock (0 or None: unknown).
+fn holder_pid(path: &Path) -> Option<u32> {
+    let mut buf = [0u8; PID_WIDTH];
+    let file = File::open(path).ok()?;
+    #[cfg(unix)]
+    let n = std::os::unix::fs::FileExt::read_at(&file, &mut buf, 0).ok()?;
+    #[cfg(not(unix))]
+    let n = {
+        let _ = &file;
+        0
+    };
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|pid| *pid > 1 && *pid != std::process::id())
+}
+
+/// Stops whatever delivery holds the lock (SIGTERM, then SIGKILL) and
+/// returns the lock, held by us, so that no delivery can start until it is
+/// dropped. `None` if it could not be taken within `wait`.
+pub fn stop_in_flight(path: &Path, wait: Duration) -> std::io::Result<Option<DeliveryLock>> {
+    let started = Instant::now();
+    let mut signalled = None;
+    loop {
+        if let Some(lock) = DeliveryLock::try_acquire(path)? {
+            return Ok(Some(lock));
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= wait {
+            return Ok(None);
+        }
+        #[cfg(unix)]
+        if let Some(pid) = holder_pid(path) {
+            // Politely first; a holder still there after half the wait is killed.
+            let signal = if elapsed < wait / 2 {
+                libc::SIGTERM
+            } else {
+                libc::SIGKILL
+            };
+            if signalled != Some((pid, signal)) {
+                // SAFETY: kill has no memory effects; the PID was written by
+                // the current lock holder and is cleared before it unlocks.
+                unsafe { libc::kill(pid as libc::pid_t, signal) };
+                signalled = Some((pid, signal));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

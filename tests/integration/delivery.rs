@@ -119,10 +119,15 @@ fn client_errors_drop_and_count() {
     let server = Server::start(|_, _| Reply::Status(400, vec![]));
     let sb = on_with(&server);
     record(&sb, 4);
-    run_ok(sb.shim().arg("flush"));
+    let out = run_ok(sb.shim().arg("flush"));
+    assert_eq!(
+        stdout(&out),
+        "delivered 0 events, dropped 4 refused by the endpoint\n"
+    );
     let s = status(&sb);
     assert_eq!(s["pending"], 0);
-    assert_eq!(s["dropped"]["rejected"], 4);
+    assert_eq!(s["dropped"]["rejected"], 4, "a 400 drops the batch");
+    assert_eq!(s["dropped"]["total"], 4);
 }
 
 #[test]
@@ -158,10 +163,13 @@ fn too_large_batches_are_split_and_lone_refusals_dropped() {
     });
     let sb = on_with(&server);
     record(&sb, 3);
-    run_ok(sb.shim().arg("flush"));
+    let out = run_ok(sb.shim().arg("flush"));
+    assert_eq!(stdout(&out), "delivered 0 events, dropped 3 too large\n");
     let s = status(&sb);
     assert_eq!(s["pending"], 0);
-    assert_eq!(s["dropped"]["rejected"], 3);
+    assert_eq!(s["dropped"]["oversize"], 3, "a 413 for one event drops it");
+    assert_eq!(s["dropped"]["rejected"], 0);
+    assert_eq!(s["ok"], true, "{s}");
 }
 
 #[test]
@@ -328,26 +336,133 @@ fn parallel_calls_one_delivery_at_a_time_all_delivered() {
     });
 }
 
+/// The names of the events in each batch the server received.
+fn batches(server: &Server) -> Vec<Vec<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["batch"]
+                .as_array()
+                .map(|b| {
+                    b.iter()
+                        .map(|e| e["event"].as_str().unwrap_or("?").to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 #[test]
-fn telemetry_off_sends_telemetry_off_then_deletes() {
+fn telemetry_off_deletes_pending_events_and_sends_telemetry_off_alone() {
     let server = Server::ok();
     let sb = on_with(&server);
     record(&sb, 2);
-    run_ok(sb.cf().args(["dev", "telemetry", "--off"]));
-    wait_until("final delivery", Duration::from_secs(10), || {
-        server.accepted().len() == 3
+    let out = run_ok(sb.cf().args(["dev", "telemetry", "--off"]));
+    assert_eq!(stdout(&out), "Telemetry is turned OFF\n");
+    assert!(sb.events().is_empty(), "deleted unsent, at once");
+    wait_until("the Telemetry Off event", Duration::from_secs(10), || {
+        !server.requests().is_empty()
     });
-    let names: Vec<String> = server
-        .accepted()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names.last().unwrap(), "Telemetry Off");
-    wait_until("spool deleted", Duration::from_secs(10), || {
-        sb.events().is_empty()
+    wait_until("the final attempt exits", Duration::from_secs(10), || {
+        deliveries_running(&sb) == 0
     });
+    assert_eq!(batches(&server), vec![vec!["Telemetry Off".to_string()]]);
+    let event = &server.accepted()[0];
+    assert_eq!(event["properties"]["command"], "dev telemetry");
     record(&sb, 1);
+    assert!(sb.events().is_empty(), "nothing captured after");
+    run_code(sb.shim().arg("flush"), 0);
+    assert_eq!(server.requests().len(), 1, "nothing sent after");
+    assert_eq!(
+        status(&sb)["last_attempt"]["result"],
+        "sent the Telemetry Off event"
+    );
+}
+
+#[test]
+fn telemetry_off_stops_a_delivery_in_flight() {
+    // A slow sink that takes two events at a time: a delivery of 30 events
+    // posts batch after batch for seconds.
+    let server = Server::start(|_, r| {
+        if r.body.len() > 1500 {
+            return Reply::Status(413, vec![]);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        Reply::Status(200, vec![])
+    });
+    let sb = on_with(&server);
+    record(&sb, 30);
+    run_ok(sb.cf().arg("push").env("CFDEV_SHIM_FLUSH_INTERVAL", "0"));
+    wait_until("a delivery in flight", Duration::from_secs(15), || {
+        server.accepted().len() >= 2
+    });
+    let out = run_ok(sb.cf().args(["dev", "telemetry", "--off"]));
+    assert_eq!(stdout(&out), "Telemetry is turned OFF\n");
+    assert_eq!(stderr(&out), "");
+    let returned_at = server.requests().len();
     assert!(sb.events().is_empty());
+    wait_until("the Telemetry Off event", Duration::from_secs(10), || {
+        batches(&server).contains(&vec!["Telemetry Off".to_string()])
+    });
+    wait_until(
+        "every delivery process exits",
+        Duration::from_secs(10),
+        || deliveries_running(&sb) == 0,
+    );
+    let after: Vec<Vec<String>> = batches(&server).split_off(returned_at);
+    assert_eq!(
+        after,
+        vec![vec!["Telemetry Off".to_string()]],
+        "after the command returned, only the Telemetry Off event, alone"
+    );
+    assert!(
+        server.accepted().len() < 31,
+        "the delivery was stopped, not finished"
+    );
+}
+
+#[test]
+fn telemetry_off_without_a_way_to_send_still_deletes_and_says_so() {
+    let server = Server::ok();
+    let sb = on_with(&server);
+    record(&sb, 3);
+    let copy = wrapper_copy(&sb);
+    // Holding the delivery lock pauses the opt-out before it starts the
+    // final attempt, long enough to make the executable unexecutable.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.state().join("delivery.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let child = sb
+        .command(&copy)
+        .args(["dev", "telemetry", "--off"])
+        .env("CFDEV_SHIM_REAL_CF", sb.path("real/cf"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    make_unexecutable(&copy);
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "Telemetry is turned OFF\n");
+    assert!(
+        stderr(&out).contains("could not send the Telemetry Off event")
+            && stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        sb.events().is_empty(),
+        "pending events deleted all the same"
+    );
+    assert!(!sb.state().join("telemetry-off.json").exists());
+    assert!(server.requests().is_empty());
 }
 
 #[test]

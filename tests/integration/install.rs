@@ -133,7 +133,7 @@ fn install_run_reinstall_uninstall() {
     );
     let config = std::fs::read_to_string(sb.state().join("config.json")).unwrap();
     assert!(
-        config.contains("http://127.0.0.1:9/") && config.contains("k1"),
+        config.contains("\"http://127.0.0.1:9\"") && config.contains("k1"),
         "{config}"
     );
     // The PATH shim's comment is not rewritten by the @BIN@ substitution.

@@ -7,6 +7,7 @@ mod delivery;
 mod deploy;
 mod dist;
 mod end_to_end;
+mod endpoints;
 mod faults;
 mod forwarding;
 mod function_mode;

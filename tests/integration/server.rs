@@ -1,9 +1,10 @@
 //! A loopback HTTP server for delivery tests: records every request and
-//! answers as the test says (status codes, delays, or never).
+//! answers as the test says (status codes, delays, or never); in https
+//! too, with a certificate made for the test.
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,11 +52,73 @@ pub struct Server {
     pub max_concurrent: Arc<AtomicUsize>,
 }
 
+/// A self-signed certificate for 127.0.0.1, made with the openssl CLI.
+pub struct TestCert {
+    pub cert_file: std::path::PathBuf,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl TestCert {
+    pub fn new(dir: &std::path::Path) -> TestCert {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                // A leaf, not a CA: webpki refuses a CA as a server's certificate.
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+            ])
+            .arg("-keyout")
+            .arg(&key_file)
+            .arg("-out")
+            .arg(&cert_file)
+            .output()
+            .expect("the openssl CLI runs (.ci/run installs it)");
+        assert!(out.status.success(), "{out:?}");
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&key_file).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        TestCert {
+            cert_file,
+            config: Arc::new(config),
+        }
+    }
+}
+
 impl Server {
     /// `script(n, request)` decides the reply to the n-th request (0-based).
     pub fn start(script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static) -> Server {
+        Server::listen(None, script)
+    }
+
+    /// As `start`, in https with `cert`.
+    pub fn start_tls(
+        cert: &TestCert,
+        script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        Server::listen(Some(cert.config.clone()), script)
+    }
+
+    fn listen(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let max_concurrent = Arc::new(AtomicUsize::new(0));
@@ -65,15 +128,25 @@ impl Server {
         let (r, a, m) = (requests.clone(), accepted.clone(), max_concurrent.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (r, a, m, current, counter, script) = (
+                let (r, a, m, current, counter, script, tls) = (
                     r.clone(),
                     a.clone(),
                     m.clone(),
                     current.clone(),
                     counter.clone(),
                     script.clone(),
+                    tls.clone(),
                 );
-                std::thread::spawn(move || serve(stream, &r, &a, &m, &current, &counter, &script));
+                std::thread::spawn(move || {
+                    let Some(tls) = tls else {
+                        return serve(stream, &r, &a, &m, &current, &counter, &script);
+                    };
+                    let Ok(session) = rustls::ServerConnection::new(tls) else {
+                        return;
+                    };
+                    let stream = rustls::StreamOwned::new(session, stream);
+                    serve(stream, &r, &a, &m, &current, &counter, &script)
+                });
             }
         });
         Server {
@@ -106,7 +179,7 @@ impl Server {
     }
 }
 
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
+fn read_request(stream: &mut impl Read) -> Option<Request> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let header_end = loop {
@@ -150,7 +223,7 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
 }
 
 fn serve(
-    mut stream: TcpStream,
+    mut stream: impl Read + Write,
     requests: &Mutex<Vec<Request>>,
     accepted: &Mutex<Vec<Value>>,
     max_concurrent: &AtomicUsize,
@@ -181,9 +254,7 @@ fn serve(
         Reply::Hang => {
             std::thread::sleep(Duration::from_secs(120));
         }
-        Reply::Reset => {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+        Reply::Reset => drop(stream),
         Reply::Garbage => {
             let _ = stream.write_all(b"\x00\xffnot http at all\r\n\r\n");
         }
