@@ -7,9 +7,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// Segment's own limits.
-pub const MAX_BATCH_BYTES: usize = 500 * 1024;
-pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+/// Segment's own limits, from the wire contract shared with the wrapper.
+pub use cfdev_wire::{MAX_BATCH_BYTES, MAX_EVENT_BYTES};
 
 /// One message ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,21 +131,10 @@ fn check_size(item: &RawValue, where_: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Parses an RFC 3339 timestamp into (normalised text, unix ms).
+/// Parses an RFC 3339 timestamp into (the wire contract's format, unix ms).
 pub fn parse_time(text: &str) -> Option<(String, i64)> {
-    use chrono::Datelike;
-    let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
-    let utc = t.with_timezone(&chrono::Utc);
-    // An offset can move an instant out of years 0000-9999 in UTC, which
-    // RFC 3339 cannot write ("-0001-…", "+10000-…"): refuse it rather than
-    // store a timestamp nothing can read back (found by fuzz/ingest).
-    if !(0..=9999).contains(&utc.year()) {
-        return None;
-    }
-    Some((
-        utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        utc.timestamp_millis(),
-    ))
+    let utc = cfdev_wire::parse_timestamp(text)?;
+    Some((cfdev_wire::timestamp(utc), utc.timestamp_millis()))
 }
 
 fn optional_time(v: Option<&Value>, name: &str) -> Result<Option<String>, Rejection> {
@@ -300,6 +288,50 @@ mod tests {
         assert!(matches!(
             parse_batch(sent_at.as_bytes()),
             Err(Rejection::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn what_the_wrapper_sends_is_stored_as_sent() {
+        let mut props = Map::new();
+        props.insert("command".into(), Value::from("push"));
+        let sender = cfdev_wire::Sender {
+            os: "linux",
+            arch: "x86_64",
+            build: "0.1.0+abc",
+        };
+        let event = cfdev_wire::track(
+            "App Created",
+            "m-1",
+            "a-1",
+            "2026-11-25T16:02:03.123Z",
+            props,
+            sender,
+        )
+        .to_string();
+        let body = cfdev_wire::batch_body([event.as_str()], "2026-11-25T16:02:04.000Z");
+        let parsed = parse_batch(body.as_bytes()).unwrap();
+        let row = &parsed.rows[0];
+        assert_eq!(
+            (
+                row.event.as_deref(),
+                row.message_id.as_str(),
+                row.kind.as_str()
+            ),
+            (Some("App Created"), "m-1", "track")
+        );
+        assert_eq!(row.timestamp, "2026-11-25T16:02:03.123Z");
+        assert_eq!(row.sent_at.as_deref(), Some("2026-11-25T16:02:04.000Z"));
+        assert_eq!(row.app_name.as_deref(), Some(cfdev_wire::APP_NAME));
+        assert_eq!(row.command.as_deref(), Some("push"));
+        // One byte over the contract's event limit is refused as too large.
+        let padding = "x".repeat(MAX_EVENT_BYTES - event.len() + 1);
+        let big = event.replacen("\"push\"", &format!("\"push{padding}\""), 1);
+        assert_eq!(big.len(), MAX_EVENT_BYTES + 1);
+        let body = cfdev_wire::batch_body([big.as_str()], "2026-11-25T16:02:04.000Z");
+        assert!(matches!(
+            parse_batch(body.as_bytes()),
+            Err(Rejection::TooLarge(_))
         ));
     }
 

@@ -8,8 +8,7 @@
 
 use crate::config::Config;
 
-/// The path every batch is POSTed to, below the base URL.
-pub const BATCH_PATH: &str = "/v1/batch";
+use cfdev_wire::BATCH_PATH;
 
 /// Where events go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,10 +62,15 @@ pub fn now_timestamp() -> String {
 }
 
 /// Reads any RFC 3339 timestamp (any offset, any fraction), as Segment does.
+/// An offset can move an instant out of years 0000-9999 in UTC, which
+/// `timestamp` cannot write back ("-0001-…", "+10000-…"): refused (found by
+/// fuzz/ingest).
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
     DateTime::parse_from_rfc3339(text.trim())
         .ok()
         .map(|t| t.with_timezone(&Utc))
+        .filter(|t| (0..=9999).contains(&t.year()))
 }
 
 /// What identifies the sending program in every message's `context`.
@@ -126,6 +131,8 @@ mod tests {
         let t = parse_timestamp("2026-11-25T16:02:03Z").unwrap();
         assert_eq!(timestamp(t), "2026-11-25T16:02:03.000Z");
         assert!(parse_timestamp("2026-11-25 16:02").is_none());
+        assert!(parse_timestamp("0000-01-01T00:00:00+01:00").is_none());
+        assert!(parse_timestamp("9999-12-31T23:59:59-01:00").is_none());
         let now = now_timestamp();
         assert_eq!(now.len(), "2026-11-25T16:02:03.123Z".len());
         assert_eq!(parse_timestamp(&now).map(timestamp), Some(now));
