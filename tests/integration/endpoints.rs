@@ -194,14 +194,11 @@ fn a_trailing_v1_batch_is_normalised_everywhere() {
     record(&sb, 1);
     run_ok(sb.shim().arg("flush"));
     // A stored endpoint written by an older version, and the environment.
-    std::fs::write(
-        sb.state().join("config.json"),
-        format!(
-            r#"{{"telemetry":"on","endpoint":"{}/v1/batch"}}"#,
-            server.url
-        ),
-    )
-    .unwrap();
+    let config_file = sb.state().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    config["endpoint"] = format!("{}/v1/batch", server.url).into();
+    std::fs::write(&config_file, config.to_string()).unwrap();
     record(&sb, 1);
     run_ok(sb.shim().arg("flush"));
     record(&sb, 1);
