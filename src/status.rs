@@ -297,9 +297,13 @@ mod tests {
             },
             endpoint: None,
             endpoint_source: None,
+            endpoint_problem: None,
             write_key_set: false,
+            write_key: None,
             last_attempt: None,
             next_attempt: None,
+            delivery_problem: None,
+            ok: false,
             problems: vec!["CFDEV_SHIM_SPOOL_LIMIT=\"x\" ignored: …".into()],
         }
     }
@@ -329,5 +333,7 @@ mod tests {
         assert_eq!(json["data_version"]["current"], DATA_VERSION);
         assert_eq!(json["paths"]["config"], "/s/config.json");
         assert!(json["last_attempt"].is_null());
+        assert_eq!(json["ok"], false);
+        assert!(json["delivery_problem"].is_null() && json["write_key"].is_null());
     }
 }
