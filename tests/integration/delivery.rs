@@ -319,9 +319,13 @@ fn parallel_calls_one_delivery_at_a_time_all_delivered() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    // No explicit flush: the background runs alone must deliver everything.
-    wait_until("all 200 delivered", Duration::from_secs(60), || {
-        server.accepted().len() >= 200
+    // On cf's path the spool lock is waited for ~50 ms at most, then the
+    // event is skipped and counted (lock_busy): under this much contention
+    // some are. Nothing may go missing uncounted. No explicit flush: the
+    // background runs alone must deliver everything recorded.
+    let skipped = status(&sb)["dropped"]["lock_busy"].as_u64().unwrap();
+    wait_until("all 200 delivered or counted", Duration::from_secs(60), || {
+        server.accepted().len() as u64 + skipped >= 200
     });
     assert_eq!(
         server
@@ -330,7 +334,8 @@ fn parallel_calls_one_delivery_at_a_time_all_delivered() {
         1
     );
     let ids: HashSet<String> = server.accepted_ids().into_iter().collect();
-    assert_eq!(ids.len(), 200);
+    assert_eq!(ids.len() as u64 + skipped, 200, "{skipped} skipped");
+    assert!(skipped < 100, "{skipped} skipped");
     wait_until("deliveries exit", Duration::from_secs(10), || {
         deliveries_running(&sb) == 0
     });
