@@ -324,9 +324,11 @@ fn parallel_calls_one_delivery_at_a_time_all_delivered() {
     // some are. Nothing may go missing uncounted. No explicit flush: the
     // background runs alone must deliver everything recorded.
     let skipped = status(&sb)["dropped"]["lock_busy"].as_u64().unwrap();
-    wait_until("all 200 delivered or counted", Duration::from_secs(60), || {
-        server.accepted().len() as u64 + skipped >= 200
-    });
+    wait_until(
+        "all 200 delivered or counted",
+        Duration::from_secs(60),
+        || server.accepted().len() as u64 + skipped >= 200,
+    );
     assert_eq!(
         server
             .max_concurrent
