@@ -486,12 +486,10 @@ fn flush_without_endpoint_explains() {
 /// A copy of the wrapper, named `cf`, that the test can make unexecutable
 /// once it runs: the background deliverer is the same executable.
 fn wrapper_copy(sb: &Sandbox) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let dir = sb.path("copy");
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("cf");
-    std::fs::copy(SHIM, &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy_executable(std::path::Path::new(SHIM), &copy);
     copy
 }
 

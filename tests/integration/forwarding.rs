@@ -6,6 +6,7 @@ use crate::util::*;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Runs `check` once with telemetry undecided (exec) and once on (spawn).
@@ -252,9 +253,9 @@ fn duplicate_path_entries_and_links_run_cf_once() {
     sb.telemetry_on();
     std::fs::create_dir_all(sb.path("copy")).unwrap();
     std::fs::create_dir_all(sb.path("hard")).unwrap();
-    std::fs::copy(SHIM, sb.path("copy/cf")).unwrap();
+    copy_executable(Path::new(SHIM), &sb.path("copy/cf"));
     std::fs::hard_link(SHIM, sb.path("hard/cf")).unwrap_or_else(|_| {
-        std::fs::copy(SHIM, sb.path("hard/cf")).map(drop).unwrap();
+        copy_executable(Path::new(SHIM), &sb.path("hard/cf"));
     });
     let dirs = ["bin", "bin", "copy", "hard", "copy", "real"];
     let path = std::env::join_paths(dirs.iter().map(|d| sb.path(d))).unwrap();
@@ -267,16 +268,11 @@ fn duplicate_path_entries_and_links_run_cf_once() {
 fn wrapper_copies_only_on_path_end_in_127_not_a_loop() {
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.path("copy")).unwrap();
-    std::fs::copy(SHIM, sb.path("copy/cf")).unwrap();
+    copy_executable(Path::new(SHIM), &sb.path("copy/cf"));
     // A different binary that execs back into the wrapper: a shim script.
     std::fs::create_dir_all(sb.path("script")).unwrap();
     let script = format!("#!/bin/sh\nexec {SHIM} cf \"$@\"\n");
-    std::fs::write(sb.path("script/cf"), script).unwrap();
-    std::fs::set_permissions(
-        sb.path("script/cf"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    write_executable(&sb.path("script/cf"), &script);
     let path = std::env::join_paths(
         ["bin", "script", "copy", "script"]
             .iter()
@@ -348,12 +344,7 @@ fn a_shim_script_that_does_not_exec_ends_as_a_loop() {
     both_paths(|sb, mode| {
         std::fs::create_dir_all(sb.path("script")).unwrap();
         let script = format!("#!/bin/sh\n{SHIM} cf \"$@\"\n");
-        std::fs::write(sb.path("script/cf"), script).unwrap();
-        std::fs::set_permissions(
-            sb.path("script/cf"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        write_executable(&sb.path("script/cf"), &script);
         let path = std::env::join_paths(["bin", "script"].iter().map(|d| sb.path(d))).unwrap();
         let mut child = sb
             .cf()

@@ -512,8 +512,7 @@ fn snippet(sb: &Sandbox, name: &str) -> std::path::PathBuf {
     )
     .unwrap();
     let out = sb.path(name);
-    std::fs::write(&out, src.replace("@BIN@", bin.to_str().unwrap())).unwrap();
-    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_executable(&out, &src.replace("@BIN@", bin.to_str().unwrap()));
     out
 }
 

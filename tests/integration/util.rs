@@ -27,6 +27,48 @@ fn build_support(name: &str) -> PathBuf {
     out
 }
 
+/// Copies an executable that tests will run. The copy is written by a child
+/// process (`cp`), never through a descriptor of this multi-threaded test
+/// process: a write descriptor inherited by another test's forked child in
+/// the instant before its exec makes running the file fail with ETXTBSY
+/// ("Text file busy").
+pub fn copy_executable(src: &Path, dst: &Path) {
+    let status = Command::new("cp")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .expect("cp runs");
+    assert!(
+        status.success(),
+        "cp {} {} failed",
+        src.display(),
+        dst.display()
+    );
+}
+
+/// Writes an executable script that tests will run, through a child process
+/// for the same reason as [`copy_executable`].
+pub fn write_executable(dst: &Path, contents: &str) {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
+        .arg(dst)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(contents.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "writing {} failed",
+        dst.display()
+    );
+}
+
 /// Builds the fake cf once per test run.
 pub fn fake_cf_binary() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -71,7 +113,7 @@ impl Sandbox {
         for d in ["bin", "real", "home", "state", "log", "work"] {
             std::fs::create_dir_all(sb.path(d)).unwrap();
         }
-        std::fs::copy(fake_cf_binary(), sb.path("real/cf")).unwrap();
+        copy_executable(fake_cf_binary(), &sb.path("real/cf"));
         std::os::unix::fs::symlink(SHIM, sb.path("bin/cf")).unwrap();
         sb
     }
