@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Extracts cf's command grammar from a checkout of cloudfoundry/cli and
-prints it as the Rust table of src/commands.rs.
+prints it as the Rust table of src/capture/commands.rs.
 
 Why a script: the table must agree with the real cf, command by command and
 flag by flag, and a person copying ~200 structs by hand gets some wrong. The
@@ -13,7 +13,7 @@ type how go-flags parses each flag:
   int/float kinds (incl. *int, []int) -> Number  (go-flags accepts "-5")
   anything else                       -> Value   (a following "-x" is refused)
 
-Usage: tools/cf_grammar.py GIT_DIR [REF [--update src/commands.rs]]
+Usage: tools/cf_grammar.py GIT_DIR [REF [--update src/capture/commands.rs]]
    e.g. tools/cf_grammar.py /work/.mirror/cloudfoundry+cli/repo v8
 """
 
