@@ -35,10 +35,15 @@ fn caught(sb: &Sandbox) -> Vec<i32> {
 }
 
 /// Starts `cf logs` with the fake cf catching `trap` and sleeping; returns
-/// the wrapper's process and cf's PID once cf runs.
+/// the wrapper's process and cf's PID once cf runs. The wrapper gets a
+/// process group of its own, whose parent (this test) is in the same
+/// session: in an orphaned group (a test run under `setsid`, as CI may be)
+/// the kernel discards SIGTSTP, and the stop test could not stop anything.
 fn start(sb: &Sandbox, trap: &str) -> (Child, i32) {
+    use std::os::unix::process::CommandExt;
     let child = sb
         .cf()
+        .process_group(0)
         .arg("logs")
         .env("FAKE_CF_TRAP", trap)
         .env("FAKE_CF_SIGNAL_LOG", signal_log(sb))
