@@ -9,17 +9,6 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
-/// Runs `check` once with telemetry undecided (exec) and once on (spawn).
-fn both_paths(check: impl Fn(&Sandbox, &str)) {
-    for mode in ["exec", "spawn"] {
-        let sb = Sandbox::new();
-        if mode == "spawn" {
-            sb.telemetry_on();
-        }
-        check(&sb, mode);
-    }
-}
-
 fn tricky_args() -> Vec<OsString> {
     vec![
         OsString::from("push"),

@@ -10,17 +10,6 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `check` once with telemetry undecided (exec) and once on (spawn).
-fn both_paths(check: impl Fn(&Sandbox, &str)) {
-    for mode in ["exec", "spawn"] {
-        let sb = Sandbox::new();
-        if mode == "spawn" {
-            sb.telemetry_on();
-        }
-        check(&sb, mode);
-    }
-}
-
 /// The sandbox's environment as raw entries for the exec helper.
 fn sandbox_env(sb: &Sandbox) -> Vec<Vec<u8>> {
     let mut path = b"PATH=".to_vec();

@@ -11,16 +11,6 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
-fn both_paths(check: impl Fn(&Sandbox, &str)) {
-    for mode in ["exec", "spawn"] {
-        let sb = Sandbox::new();
-        if mode == "spawn" {
-            sb.telemetry_on();
-        }
-        check(&sb, mode);
-    }
-}
-
 fn signal_log(sb: &Sandbox) -> PathBuf {
     sb.path("signals.log")
 }

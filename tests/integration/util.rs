@@ -359,3 +359,15 @@ pub fn delivery_pids(sb: &Sandbox) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Runs `check` in a fresh sandbox once with telemetry undecided (the exec
+/// path) and once on (the spawn path), naming the mode.
+pub fn both_paths(check: impl Fn(&Sandbox, &str)) {
+    for mode in ["exec", "spawn"] {
+        let sb = Sandbox::new();
+        if mode == "spawn" {
+            sb.telemetry_on();
+        }
+        check(&sb, mode);
+    }
+}
