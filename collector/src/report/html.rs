@@ -436,19 +436,7 @@ pub fn index_page(reports: &[Report], k: u64, generated_at: &DateTime<Utc>) -> S
         ));
     }
     body.push_str("</tbody>\n</table>\n");
-    let first = reports
-        .first()
-        .map(|r| r.quarter.label.as_str())
-        .unwrap_or("");
-    let last = reports
-        .last()
-        .map(|r| r.quarter.label.as_str())
-        .unwrap_or("");
-    body.push_str(&methodology_html(
-        k,
-        &Window::Quarters { first, last },
-        generated_at,
-    ));
+    body.push_str(&site_methodology(reports, k, generated_at));
     let links = Links {
         schema: Some("schema.html".into()),
         ..Links::default()
@@ -464,6 +452,19 @@ pub fn index_page(reports: &[Report], k: u64, generated_at: &DateTime<Utc>) -> S
         &body,
         &footer,
     )
+}
+
+/// The methodology of a site-wide page: its data window runs from the first
+/// to the last published quarter.
+fn site_methodology(reports: &[Report], k: u64, generated_at: &DateTime<Utc>) -> String {
+    fn label(report: Option<&Report>) -> &str {
+        report.map_or("", |r| r.quarter.label.as_str())
+    }
+    let window = Window::Quarters {
+        first: label(reports.first()),
+        last: label(reports.last()),
+    };
+    methodology_html(k, &window, generated_at)
 }
 
 /// `schema.html`: the JSON format, field by field.
@@ -484,19 +485,7 @@ pub fn schema_page(reports: &[Report], k: u64, generated_at: &DateTime<Utc>) -> 
         ));
     }
     body.push_str("</tbody>\n</table>\n");
-    let first = reports
-        .first()
-        .map(|r| r.quarter.label.as_str())
-        .unwrap_or("");
-    let last = reports
-        .last()
-        .map(|r| r.quarter.label.as_str())
-        .unwrap_or("");
-    body.push_str(&methodology_html(
-        k,
-        &Window::Quarters { first, last },
-        generated_at,
-    ));
+    body.push_str(&site_methodology(reports, k, generated_at));
     let links = Links {
         index: Some("index.html".into()),
         ..Links::default()
