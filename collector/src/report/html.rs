@@ -7,7 +7,7 @@ use super::chart;
 use super::escape::html as esc;
 use super::methodology::{self, Window};
 use super::policy::{Report, Row, State, Table};
-use super::text::{partial_note, percent, signed_percent, summary};
+use super::text::{error_cells, partial_note, percent, signed_percent, summary};
 use chrono::{DateTime, Utc};
 
 const CSS: &str = "\
@@ -342,17 +342,7 @@ pub fn quarter_page(r: &Report, links: &Links) -> String {
                 "Errors by command",
                 &r.errors_by_command,
                 &["command", "errors", "machines", "runs", "failure rate"],
-                |row| {
-                    let runs = r.runs(row);
-                    vec![
-                        row.count.to_string(),
-                        row.machines.to_string(),
-                        runs.map(|n| n.to_string()).unwrap_or("—".into()),
-                        runs.filter(|n| *n > 0)
-                            .map(|n| percent(row.count as f64 / n as f64))
-                            .unwrap_or("—".into()),
-                    ]
-                },
+                |row| error_cells(r, row),
                 |row| if row.folded > 0 { "other".into() } else { row.key.clone() },
             ));
             for (id, title, table, key) in [

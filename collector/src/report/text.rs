@@ -10,6 +10,21 @@ pub fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
+/// The cells of an errors-by-command row after its command: errors,
+/// machines, the command's published runs and the failure rate ("—" where
+/// the runs are not known), shared by every format that shows the table.
+pub fn error_cells(r: &Report, row: &Row) -> Vec<String> {
+    let runs = r.runs(row);
+    vec![
+        row.count.to_string(),
+        row.machines.to_string(),
+        runs.map(|n| n.to_string()).unwrap_or("—".into()),
+        runs.filter(|n| *n > 0)
+            .map(|n| percent(row.count as f64 / n as f64))
+            .unwrap_or("—".into()),
+    ]
+}
+
 pub fn signed_percent(x: f64) -> String {
     format!(
         "{}{:.1}%",
@@ -139,17 +154,7 @@ pub fn markdown(r: &Report) -> String {
             &mut out,
             &r.errors_by_command,
             "| command | errors | machines | runs | failure rate |",
-            |row| {
-                let runs = r.runs(row);
-                vec![
-                    row.count.to_string(),
-                    row.machines.to_string(),
-                    runs.map(|n| n.to_string()).unwrap_or("—".into()),
-                    runs.filter(|n| *n > 0)
-                        .map(|n| percent(row.count as f64 / n as f64))
-                        .unwrap_or("—".into()),
-                ]
-            },
+            |row| error_cells(r, row),
         );
         for (title, table, key) in [
             ("By operating system", &r.by_os, "os"),
