@@ -37,6 +37,13 @@ pub const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
 
 /// The migrations still to apply, or why this build must not touch the
 /// database.
+/// Every known migration with whether it is applied, for `migrate`'s listing.
+pub fn status(all: &[Migration], applied: &[u32]) -> Vec<(u32, &'static str, bool)> {
+    all.iter()
+        .map(|m| (m.version, m.name, applied.contains(&m.version)))
+        .collect()
+}
+
 pub fn pending<'a>(all: &'a [Migration], applied: &[u32]) -> Result<Vec<&'a Migration>, String> {
     let newest = all.last().map_or(0, |m| m.version);
     if let Some(unknown) = applied.iter().find(|v| **v > newest) {

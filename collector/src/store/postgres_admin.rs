@@ -59,10 +59,7 @@ impl Admin {
             )
             .map_err(pg)?;
         let done: Vec<u32> = rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect();
-        Ok(POSTGRES
-            .iter()
-            .map(|m| (m.version, m.name, done.contains(&m.version)))
-            .collect())
+        Ok(migrations::status(POSTGRES, &done))
     }
 
     pub fn tallies(&mut self, quarter: &Quarter) -> Result<Tallies, String> {

@@ -339,10 +339,7 @@ impl Admin {
 
     pub fn migrations(&mut self) -> Result<Vec<(u32, &'static str, bool)>, String> {
         let done = applied(&self.conn).map_err(db_err)?;
-        Ok(SQLITE
-            .iter()
-            .map(|m| (m.version, m.name, done.contains(&m.version)))
-            .collect())
+        Ok(migrations::status(SQLITE, &done))
     }
 
     /// The report's inputs in one pass over the quarter's rows, read from
