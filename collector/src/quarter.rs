@@ -60,10 +60,29 @@ impl Quarter {
             .timestamp_millis()
     }
 
+    /// The quarter as one integer, year * 4 + (quarter - 1): the SQLite
+    /// schema's `quarter` column (2026-Q4 is 8107).
+    pub fn number(&self) -> i64 {
+        i64::from(self.start.year()) * 4 + i64::from(self.start.month0() / 3)
+    }
+
+    pub fn from_number(number: i64) -> Option<Quarter> {
+        let year = i32::try_from(number.div_euclid(4)).ok()?;
+        Quarter::of_year(year, number.rem_euclid(4) as u32 + 1)
+    }
+
     /// (start, end) in unix milliseconds, end exclusive.
     pub fn bounds_ms(&self) -> (i64, i64) {
         (Quarter::ms(self.start), Quarter::ms(self.end))
     }
+}
+
+/// `Quarter::number` of the quarter holding the instant `ms` (unix
+/// milliseconds), without building the quarter: called for every stored
+/// event.
+pub fn number_of_ms(ms: i64) -> Option<i64> {
+    let date = chrono::DateTime::from_timestamp_millis(ms)?.date_naive();
+    Some(i64::from(date.year()) * 4 + i64::from(date.month0() / 3))
 }
 
 /// The quarter containing `date`.
@@ -97,5 +116,18 @@ mod tests {
         assert_eq!(Quarter::containing_ms(end - 1), Some(q));
         assert_eq!(Quarter::containing_ms(end).unwrap().label, "2027-Q1");
         assert_eq!(Quarter::containing_ms(-1).unwrap().label, "1969-Q4");
+    }
+
+    #[test]
+    fn numbered_quarters() {
+        let q = Quarter::parse("2026-Q4").unwrap();
+        assert_eq!(q.number(), 8107);
+        assert_eq!(Quarter::from_number(8107), Some(q.clone()));
+        let (start, end) = q.bounds_ms();
+        assert_eq!(number_of_ms(start), Some(8107));
+        assert_eq!(number_of_ms(end - 1), Some(8107));
+        assert_eq!(number_of_ms(end), Some(8108));
+        assert_eq!(number_of_ms(-1), Some(1969 * 4 + 3));
+        assert_eq!(Quarter::from_number(0).unwrap().label, "0-Q1");
     }
 }

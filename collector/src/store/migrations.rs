@@ -23,6 +23,11 @@ pub const SQLITE: &[Migration] = &[
         name: "copy progress",
         sql: include_str!("../../sql/sqlite/0002_copy_progress.sql"),
     },
+    Migration {
+        version: 3,
+        name: "report index by quarter and arrival",
+        sql: include_str!("../../sql/sqlite/0003_report_index_by_arrival.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[Migration {

@@ -8,7 +8,7 @@
 use super::migrations::{self, SQLITE};
 use super::{day_label, monday_of_day, Group, Health, Line, Record, Tallies, Unavailable};
 use crate::ingest::Row;
-use crate::quarter::Quarter;
+use crate::quarter::{self, Quarter};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
@@ -21,8 +21,8 @@ pub const REPORT_SQL: &str = include_str!("../../sql/sqlite/report.sql");
 
 const INSERT: &str = "INSERT OR IGNORE INTO tracks (id, type, event_text, anonymous_id, user_id, \
      timestamp, timestamp_ms, context_os_name, context_os_arch, context_app_name, \
-     context_app_build, command, properties, sent_at, received_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     context_app_build, command, properties, sent_at, received_at, quarter, received_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 type Stored = Result<usize, Unavailable>;
 
@@ -226,10 +226,27 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>, failure: Arc<Mutex<Opti
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }
 
+/// When a row was received: received_at and the same instant as unix
+/// milliseconds (received_ms, the arrival key of the report index; None
+/// only for text that is not a timestamp, which the collector never writes).
+struct Received<'a> {
+    at: &'a str,
+    ms: Option<i64>,
+}
+
+impl<'a> Received<'a> {
+    fn of(at: &'a str) -> Received<'a> {
+        Received {
+            at,
+            ms: crate::ingest::parse_time(at).map(|(_, ms)| ms),
+        }
+    }
+}
+
 fn insert_row(
     stmt: &mut rusqlite::CachedStatement<'_>,
     r: &Row,
-    received_at: &str,
+    received: &Received<'_>,
 ) -> rusqlite::Result<usize> {
     stmt.execute(params![
         r.message_id,
@@ -246,12 +263,15 @@ fn insert_row(
         r.command,
         r.properties,
         r.sent_at,
-        received_at,
+        received.at,
+        quarter::number_of_ms(r.timestamp_ms),
+        received.ms,
     ])
 }
 
 fn insert_all(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<usize>> {
-    let received_at = migrations::now();
+    let now = migrations::now();
+    let received = Received::of(&now);
     let tx = conn.transaction()?;
     let mut counts = Vec::with_capacity(jobs.len());
     {
@@ -259,7 +279,7 @@ fn insert_all(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<usize
         for job in jobs {
             let mut n = 0;
             for r in &job.rows {
-                n += insert_row(&mut stmt, r, &received_at)?;
+                n += insert_row(&mut stmt, r, &received)?;
             }
             counts.push(n);
         }
@@ -349,7 +369,9 @@ impl Admin {
         let (start_ms, end_ms) = quarter.bounds_ms();
         let mut stmt = self.conn.prepare(&statement("rows")).map_err(db_err)?;
         let mut rows = stmt
-            .query(rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms })
+            .query(rusqlite::named_params! {
+                ":quarter": quarter.number(), ":start_ms": start_ms, ":end_ms": end_ms
+            })
             .map_err(db_err)?;
         let mut machine_ids: HashMap<String, u32> = HashMap::new();
         let (mut events, mut by_os, mut by_build, mut errors) = (
@@ -404,16 +426,22 @@ impl Admin {
     }
 
     /// The published report's input, one event at a time, from the covering
-    /// index (the "rows" statement of report.sql).
+    /// index (the "rows" statement of report.sql). `start_ms..end_ms` lies
+    /// within one quarter.
     pub fn scan_groups(
         &mut self,
         start_ms: i64,
         end_ms: i64,
         visit: &mut dyn FnMut(Group<'_>),
     ) -> Result<(), String> {
+        let Some(quarter) = quarter::number_of_ms(start_ms) else {
+            return Ok(());
+        };
         let mut stmt = self.conn.prepare(&statement("rows")).map_err(db_err)?;
         let mut rows = stmt
-            .query(rusqlite::named_params! { ":start_ms": start_ms, ":end_ms": end_ms })
+            .query(rusqlite::named_params! {
+                ":quarter": quarter, ":start_ms": start_ms, ":end_ms": end_ms
+            })
             .map_err(db_err)?;
         while let Some(row) = rows.next().map_err(db_err)? {
             let text = |i: usize| -> Result<&str, String> {
@@ -496,25 +524,25 @@ impl Admin {
         Ok(out.sorted())
     }
 
-    /// Skips from quarter to quarter along the timestamp index: one seek per
+    /// Skips from quarter to quarter along the report index: one seek per
     /// quarter, however many events.
     fn quarters_where(&mut self, only_tracks: bool) -> Result<Vec<Quarter>, String> {
         let sql = if only_tracks {
-            "SELECT MIN(timestamp_ms) FROM tracks WHERE timestamp_ms >= ?1 AND type = 'track'"
+            "SELECT MIN(quarter) FROM tracks WHERE quarter > ?1 AND type = 'track'"
         } else {
-            "SELECT MIN(timestamp_ms) FROM tracks WHERE timestamp_ms >= ?1"
+            "SELECT MIN(quarter) FROM tracks WHERE quarter > ?1"
         };
         let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
         let mut out = Vec::new();
-        let mut from = i64::MIN;
-        while let Some(ms) = stmt
-            .query_row([from], |r| r.get::<_, Option<i64>>(0))
+        let mut after = i64::MIN;
+        while let Some(number) = stmt
+            .query_row([after], |r| r.get::<_, Option<i64>>(0))
             .map_err(db_err)?
         {
-            let Some(q) = Quarter::containing_ms(ms) else {
+            let Some(q) = Quarter::from_number(number) else {
                 break;
             };
-            from = q.bounds_ms().1;
+            after = number;
             out.push(q);
         }
         Ok(out)
@@ -531,20 +559,16 @@ impl Admin {
     pub fn prune(&mut self, before: &Quarter) -> Result<u64, String> {
         let n = self
             .conn
-            .execute(
-                "DELETE FROM tracks WHERE timestamp_ms < ?1",
-                [before.bounds_ms().0],
-            )
+            .execute("DELETE FROM tracks WHERE quarter < ?1", [before.number()])
             .map_err(db_err)?;
         Ok(n as u64)
     }
 
     pub fn count(&mut self, quarter: &Quarter) -> Result<u64, String> {
-        let (start, end) = quarter.bounds_ms();
         self.conn
             .query_row(
-                "SELECT COUNT(*) FROM tracks WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2",
-                [start, end],
+                "SELECT COUNT(*) FROM tracks WHERE quarter = ?1",
+                [quarter.number()],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
@@ -557,17 +581,16 @@ impl Admin {
         chunk: usize,
         each: &mut dyn FnMut(Vec<Record>) -> Result<(), String>,
     ) -> Result<(), String> {
-        let (start, end) = quarter.bounds_ms();
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT id, type, event_text, anonymous_id, user_id, timestamp, timestamp_ms, \
                  context_os_name, context_os_arch, context_app_name, context_app_build, command, \
                  properties, sent_at, received_at FROM tracks \
-                 WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2",
+                 WHERE quarter = ?1",
             )
             .map_err(db_err)?;
-        let mut rows = stmt.query([start, end]).map_err(db_err)?;
+        let mut rows = stmt.query([quarter.number()]).map_err(db_err)?;
         let mut batch = Vec::with_capacity(chunk);
         while let Some(r) = rows.next().map_err(db_err)? {
             let record = (|| -> rusqlite::Result<Record> {
@@ -609,7 +632,8 @@ impl Admin {
         {
             let mut stmt = tx.prepare_cached(INSERT).map_err(db_err)?;
             for r in records {
-                n += insert_row(&mut stmt, &r.row, &r.received_at).map_err(db_err)?;
+                n +=
+                    insert_row(&mut stmt, &r.row, &Received::of(&r.received_at)).map_err(db_err)?;
             }
         }
         tx.commit().map_err(db_err)?;
