@@ -18,6 +18,7 @@ compile_error!("cfdev-shim supports Linux only (README: Platforms)");
 
 /// Running the real cf exactly as the caller would have.
 pub mod forwarding {
+    pub mod early;
     pub mod forward;
     pub mod resolve;
     pub mod signals;

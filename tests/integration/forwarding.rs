@@ -25,7 +25,7 @@ fn tricky_args() -> Vec<OsString> {
 
 #[test]
 fn arguments_pass_byte_for_byte() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let args = tricky_args();
         run_ok(sb.cf().args(&args));
         let calls = sb.calls();
@@ -41,7 +41,7 @@ fn arguments_pass_byte_for_byte() {
 
 #[test]
 fn exit_codes_pass_through() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         for code in [0, 1, 2, 42, 255] {
             let out = run(sb.cf().arg("apps").env("FAKE_CF_EXIT", code.to_string()));
             assert_eq!(
@@ -56,7 +56,7 @@ fn exit_codes_pass_through() {
 
 #[test]
 fn output_is_identical_to_direct() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let set = |c: &mut std::process::Command| {
             c.args(["target", "-o", "x"])
                 .env("FAKE_CF_STDOUT", "out line 1\nout line 2 \u{1F600}\n")
@@ -77,7 +77,7 @@ fn output_is_identical_to_direct() {
 
 #[test]
 fn environment_and_cwd_are_identical_except_the_guard() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         run_ok(
             sb.direct()
                 .arg("apps")
@@ -108,7 +108,7 @@ fn environment_and_cwd_are_identical_except_the_guard() {
 
 #[test]
 fn large_stdin_streams_through() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let input: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         let mut child = sb
             .cf()
@@ -136,7 +136,7 @@ fn large_stdin_streams_through() {
 
 #[test]
 fn signal_deaths_are_reproduced() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         for sig in [libc::SIGTERM, libc::SIGKILL, libc::SIGINT, libc::SIGSEGV] {
             let out = run(sb.cf().arg("logs").env("FAKE_CF_SIGNAL", sig.to_string()));
             assert_eq!(
@@ -279,7 +279,7 @@ fn wrapper_copies_only_on_path_end_in_127_not_a_loop() {
 
 #[test]
 fn alias_mode_forwards_the_same() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let args = tricky_args();
         run_ok(sb.shim().arg("cf").args(&args));
         let calls = sb.calls();
@@ -291,7 +291,7 @@ fn alias_mode_forwards_the_same() {
 
 #[test]
 fn terminal_stays_a_terminal() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let run = run_on_pty(sb.cf().arg("apps"), "", b"");
         assert!(run.status.success(), "{mode}: {}", run.output);
         assert_eq!(sb.calls()[0].tty, "1 1 1", "{mode}");
@@ -305,7 +305,7 @@ fn terminal_stays_a_terminal() {
 fn a_plugin_running_cf_reaches_the_real_cf() {
     // cf plugins are children of cf; some run `cf` themselves. The guard
     // they inherit must not send that call past the real cf.
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let out = run(sb.cf().arg("push").env("FAKE_CF_CHILD", "push"));
         assert_eq!(out.status.code(), Some(0), "{mode}\n{}", stderr(&out));
         let calls = sb.calls();
@@ -330,7 +330,7 @@ fn a_shim_script_that_does_not_exec_ends_as_a_loop() {
     // A `cf` script that runs the wrapper as a child (no exec) starts a
     // fresh call each time; the nesting bound ends it instead of forking
     // forever.
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         std::fs::create_dir_all(sb.path("script")).unwrap();
         let script = format!("#!/bin/sh\n{SHIM} cf \"$@\"\n");
         write_executable(&sb.path("script/cf"), &script);

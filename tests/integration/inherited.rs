@@ -82,7 +82,7 @@ fn dispositions_mask_and_limits_reach_cf_exactly() {
             "NOFILE=512",
         ],
     ];
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         for setup in setups {
             let env = sandbox_env(sb);
             sb.clear_calls();
@@ -127,7 +127,7 @@ fn dispositions_mask_and_limits_reach_cf_exactly() {
 
 #[test]
 fn bash_ignored_sigchld_keeps_exit_status_and_signal_deaths() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let via_bash = |entry: &[u8]| {
             let mut env = sandbox_env(sb);
             env.push(entry.to_vec());
@@ -164,7 +164,7 @@ fn bash_ignored_sigchld_keeps_exit_status_and_signal_deaths() {
 
 #[test]
 fn environment_block_passes_entry_for_entry() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let mut env = sandbox_env(sb);
         let odd: Vec<Vec<u8>> = vec![
             b"NO_EQUALS_SIGN".to_vec(),
@@ -207,7 +207,7 @@ fn guard_is_left_out_rather_than_hitting_the_size_limit() {
     // the largest argument list cf can be run with directly, then run the
     // same through the wrapper, whose added guard would not fit.
     const STACK: &str = "STACK=524288";
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let env = sandbox_env(sb);
         let filler = |total: usize| -> Vec<Vec<u8>> {
             let mut args = vec![b"apps".to_vec()];

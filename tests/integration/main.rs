@@ -6,6 +6,7 @@ mod consent;
 mod delivery;
 mod deploy;
 mod dist;
+mod early;
 mod end_to_end;
 mod endpoints;
 mod faults;

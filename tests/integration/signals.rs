@@ -83,7 +83,7 @@ fn every_catchable_signal_sent_to_the_wrapper_reaches_cf_once() {
         rt_min + 5,
         libc::SIGRTMAX(),
     ];
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let (mut wrapper, cf) = start(sb, "all");
         for (i, sig) in sigs.iter().enumerate() {
             kill(wrapper.id(), *sig);
@@ -120,7 +120,7 @@ fn uncaught_signals_sent_to_the_wrapper_end_cf_and_the_wrapper_alike() {
         libc::SIGINT,
         libc::SIGQUIT,
     ] {
-        both_paths(|sb, mode| {
+        each_path(|sb, mode| {
             let (mut wrapper, cf) = start(sb, "");
             kill(wrapper.id(), sig);
             let status = wrapper.wait().unwrap();
@@ -136,7 +136,7 @@ fn uncaught_signals_sent_to_the_wrapper_end_cf_and_the_wrapper_alike() {
 
 #[test]
 fn a_stop_of_cf_stops_the_wrapper_and_continue_resumes_both() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         // cf catches only SIGCONT: SIGTSTP stops it.
         let (mut wrapper, cf) = start(sb, &libc::SIGCONT.to_string());
         let wrapper_pid = wrapper.id() as i32;
@@ -166,7 +166,7 @@ fn a_stop_of_cf_stops_the_wrapper_and_continue_resumes_both() {
 
 #[test]
 fn terminal_ctrl_c_and_ctrl_backslash_reach_cf_exactly_once() {
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let run = run_on_pty(
             sb.cf()
                 .arg("logs")
@@ -188,7 +188,7 @@ fn terminal_ctrl_c_and_ctrl_backslash_reach_cf_exactly_once() {
 fn a_core_dump_of_cf_is_not_replaced_by_one_of_the_wrapper() {
     let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
     let cores_in_cwd = pattern.trim() == "core";
-    both_paths(|sb, mode| {
+    each_path(|sb, mode| {
         let mut cmd = std::process::Command::new(exec_with_binary());
         cmd.env_clear()
             .args(["--rlimit", "CORE=18446744073709551615"])

@@ -83,6 +83,8 @@ pub fn exec_with_binary() -> &'static Path {
 
 pub struct Sandbox {
     pub root: tempfile::TempDir,
+    /// Added to every command's environment (after the sandbox's own).
+    pub extra_env: Vec<(&'static str, &'static str)>,
 }
 
 /// One recorded invocation of the fake cf.
@@ -109,7 +111,10 @@ impl Sandbox {
             .prefix("cfdev-shim-test")
             .tempdir()
             .unwrap();
-        let sb = Sandbox { root };
+        let sb = Sandbox {
+            root,
+            extra_env: Vec::new(),
+        };
         for d in ["bin", "real", "home", "state", "log", "work"] {
             std::fs::create_dir_all(sb.path(d)).unwrap();
         }
@@ -143,6 +148,7 @@ impl Sandbox {
             .env("CFDEV_SHIM_HOME", self.state())
             .env("FAKE_CF_LOG", self.path("log"))
             .env("LANG", "C")
+            .envs(self.extra_env.iter().copied())
             .current_dir(self.path("work"));
         cmd
     }
@@ -360,13 +366,17 @@ pub fn delivery_pids(sb: &Sandbox) -> Vec<u32> {
         .collect()
 }
 
-/// Runs `check` in a fresh sandbox once with telemetry undecided (the exec
-/// path) and once on (the spawn path), naming the mode.
-pub fn both_paths(check: impl Fn(&Sandbox, &str)) {
-    for mode in ["exec", "spawn"] {
-        let sb = Sandbox::new();
-        if mode == "spawn" {
-            sb.telemetry_on();
+/// Runs `check` in a fresh sandbox on each path a cf call can take, naming
+/// it: telemetry undecided, exec'd before the C runtime starts ("exec",
+/// src/forwarding/early.rs) and after it ("exec-late", `CFDEV_SHIM_EARLY=0`);
+/// telemetry on ("spawn").
+pub fn each_path(check: impl Fn(&Sandbox, &str)) {
+    for mode in ["exec", "exec-late", "spawn"] {
+        let mut sb = Sandbox::new();
+        match mode {
+            "spawn" => sb.telemetry_on(),
+            "exec-late" => sb.extra_env.push(("CFDEV_SHIM_EARLY", "0")),
+            _ => {}
         }
         check(&sb, mode);
     }

@@ -1,0 +1,284 @@
+//! The pre-libc exec path (src/forwarding/early.rs) may only ever be a faster
+//! way to the result the normal path gives: every situation below is run
+//! with it (the default) and without it (`CFDEV_SHIM_EARLY=0`), and the two
+//! must agree on exit status, output, what cf received and what was recorded.
+
+use crate::util::*;
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+/// What a call did, with the guard's PID (which differs per run) taken out.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    cf_argv: Vec<Vec<Vec<u8>>>,
+    cf_environ: Vec<Vec<Vec<u8>>>,
+    events: Vec<String>,
+}
+
+const GUARD: &[u8] = b"__CFDEV_SHIM_GUARD=";
+
+fn outcome(sb: &Sandbox, cmd: &mut Command) -> Outcome {
+    let out = run(cmd);
+    let calls = sb.calls();
+    let cf_environ = calls
+        .iter()
+        .map(|c| {
+            c.environ
+                .iter()
+                .map(|entry| match entry.strip_prefix(GUARD) {
+                    // "PID DEV:INO NESTING\nPATH…": keep all but the PID.
+                    Some(value) => {
+                        let rest = value.splitn(2, |b| *b == b' ').nth(1).unwrap_or_default();
+                        [GUARD, b"<pid> ", rest].concat()
+                    }
+                    None => entry.clone(),
+                })
+                .collect()
+        })
+        .collect();
+    let result = Outcome {
+        code: out.status.code(),
+        stdout: stdout(&out),
+        stderr: stderr(&out),
+        cf_argv: calls
+            .iter()
+            .map(|c| {
+                c.argv
+                    .iter()
+                    .map(|a| a.as_encoded_bytes().to_vec())
+                    .collect()
+            })
+            .collect(),
+        cf_environ,
+        events: sb.event_names(),
+    };
+    sb.clear_calls();
+    let _ = std::fs::remove_file(sb.spool_file());
+    result
+}
+
+/// Runs `scenario` in two identical sandboxes, early path on and off.
+fn agree(what: &str, scenario: impl Fn(&Sandbox) -> Command) {
+    let run_with = |early: bool| {
+        let mut sb = Sandbox::new();
+        if !early {
+            sb.extra_env.push(("CFDEV_SHIM_EARLY", "0"));
+        }
+        let mut cmd = scenario(&sb);
+        let mut result = outcome(&sb, &mut cmd);
+        // The sandboxes' paths differ: compare them relative to the root.
+        let root = sb.root.path().to_string_lossy().into_owned();
+        let relative = |b: &Vec<u8>| {
+            String::from_utf8_lossy(b)
+                .replace(&root, "<root>")
+                .into_bytes()
+        };
+        result.cf_environ = result
+            .cf_environ
+            .iter()
+            .map(|env| env.iter().map(relative).collect())
+            .collect();
+        result.cf_argv = result
+            .cf_argv
+            .iter()
+            .map(|a| a.iter().map(relative).collect())
+            .collect();
+        result.stderr = result.stderr.replace(&root, "<root>");
+        result
+    };
+    let early = run_with(true);
+    let late = run_with(false);
+    // CFDEV_SHIM_EARLY=0 itself is in the late call's environment.
+    let strip = |o: &Outcome| -> Vec<Vec<Vec<u8>>> {
+        o.cf_environ
+            .iter()
+            .map(|env| {
+                env.iter()
+                    .filter(|e| !e.starts_with(b"CFDEV_SHIM_EARLY="))
+                    .cloned()
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&early), strip(&late), "{what}: cf's environment");
+    assert_eq!(
+        (
+            early.code,
+            &early.stdout,
+            &early.stderr,
+            &early.cf_argv,
+            &early.events
+        ),
+        (
+            late.code,
+            &late.stdout,
+            &late.stderr,
+            &late.cf_argv,
+            &late.events
+        ),
+        "{what}"
+    );
+}
+
+/// `cf ARGS` with these variables set (Some) or removed (None).
+fn cf(sb: &Sandbox, args: &[&str], vars: &[(&str, Option<OsString>)]) -> Command {
+    let mut cmd = sb.cf();
+    cmd.args(args);
+    for (name, value) in vars {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd
+}
+
+fn set(value: impl Into<OsString>) -> Option<OsString> {
+    Some(value.into())
+}
+
+fn on(sb: &Sandbox) {
+    sb.telemetry_on();
+}
+
+fn path_of(sb: &Sandbox, dirs: &[&str]) -> Option<OsString> {
+    let joined: Vec<String> = dirs
+        .iter()
+        .map(|d| {
+            if d.is_empty() {
+                String::new()
+            } else {
+                sb.path(d).display().to_string()
+            }
+        })
+        .collect();
+    set(joined.join(":"))
+}
+
+#[test]
+fn the_early_path_agrees_with_the_normal_path() {
+    agree("undecided", |sb| cf(sb, &["push"], &[]));
+    agree("on (marker present)", |sb| {
+        on(sb);
+        cf(sb, &["push"], &[])
+    });
+    agree("on, DO_NOT_TRACK=1", |sb| {
+        on(sb);
+        cf(sb, &["push"], &[("DO_NOT_TRACK", set("1"))])
+    });
+    agree("on, DO_NOT_TRACK=0", |sb| {
+        on(sb);
+        cf(sb, &["push"], &[("DO_NOT_TRACK", set("0"))])
+    });
+    agree("on, CFDEV_SHIM_TELEMETRY=Off", |sb| {
+        on(sb);
+        cf(sb, &["push"], &[("CFDEV_SHIM_TELEMETRY", set("Off"))])
+    });
+    agree("off, CFDEV_SHIM_TELEMETRY=on", |sb| {
+        run_ok(sb.shim().args(["telemetry", "off"]));
+        cf(sb, &["push"], &[("CFDEV_SHIM_TELEMETRY", set("on"))])
+    });
+    agree("undecided, CFDEV_SHIM_TELEMETRY=bogus", |sb| {
+        cf(sb, &["push"], &[("CFDEV_SHIM_TELEMETRY", set("bogus"))])
+    });
+    for xdg in ["home/xdg", "relative"] {
+        agree(&format!("on in the XDG config directory ({xdg})"), |sb| {
+            let value = if xdg == "relative" {
+                set(xdg)
+            } else {
+                set(sb.path(xdg))
+            };
+            let vars = [("CFDEV_SHIM_HOME", None), ("XDG_CONFIG_HOME", value)];
+            let mut turn_on = sb.shim();
+            turn_on.args(["telemetry", "on"]);
+            for (name, value) in &vars {
+                match value {
+                    Some(v) => turn_on.env(name, v),
+                    None => turn_on.env_remove(name),
+                };
+            }
+            run_ok(&mut turn_on);
+            cf(sb, &["push"], &vars)
+        });
+    }
+    agree("no HOME at all", |sb| {
+        cf(sb, &["apps"], &[("CFDEV_SHIM_HOME", None), ("HOME", None)])
+    });
+    agree("relative CFDEV_SHIM_HOME", |sb| {
+        cf(sb, &["apps"], &[("CFDEV_SHIM_HOME", set("state"))])
+    });
+    agree("cf dev telemetry", |sb| cf(sb, &["dev", "telemetry"], &[]));
+    agree("cf -v apps", |sb| cf(sb, &["-v", "apps"], &[]));
+    agree("no argument", |sb| cf(sb, &[], &[]));
+    agree("CFDEV_SHIM_REAL_CF absolute", |sb| {
+        let vars = [
+            ("CFDEV_SHIM_REAL_CF", set(sb.path("real/cf"))),
+            ("PATH", path_of(sb, &["bin"])),
+        ];
+        cf(sb, &["apps"], &vars)
+    });
+    agree("CFDEV_SHIM_REAL_CF relative", |sb| {
+        cf(sb, &["apps"], &[("CFDEV_SHIM_REAL_CF", set("real/cf"))])
+    });
+    agree("CFDEV_SHIM_REAL_CF not executable", |sb| {
+        cf(
+            sb,
+            &["apps"],
+            &[("CFDEV_SHIM_REAL_CF", set("/etc/hostname"))],
+        )
+    });
+    agree("no cf on PATH", |sb| {
+        cf(sb, &["apps"], &[("PATH", path_of(sb, &["bin"]))])
+    });
+    agree("PATH unset", |sb| cf(sb, &["apps"], &[("PATH", None)]));
+    agree("a copy of the wrapper ahead of the real cf", |sb| {
+        std::fs::create_dir_all(sb.path("copy")).unwrap();
+        copy_executable(Path::new(SHIM), &sb.path("copy/cf"));
+        cf(
+            sb,
+            &["apps"],
+            &[("PATH", path_of(sb, &["copy", "bin", "real"]))],
+        )
+    });
+    agree("a non-executable cf and an empty PATH entry", |sb| {
+        std::fs::create_dir_all(sb.path("noexec")).unwrap();
+        std::fs::write(sb.path("noexec/cf"), "not a program").unwrap();
+        let vars = [("PATH", path_of(sb, &["noexec", "", "bin", "real"]))];
+        cf(sb, &["apps"], &vars)
+    });
+    agree("the cf found cannot be run", |sb| {
+        std::fs::create_dir_all(sb.path("broken")).unwrap();
+        write_executable(&sb.path("broken/cf"), "\u{7f}ELF garbage");
+        cf(sb, &["apps"], &[("PATH", path_of(sb, &["bin", "broken"]))])
+    });
+}
+
+#[test]
+fn the_guard_names_this_wrapper_and_the_cf_it_chose() {
+    each_path(|sb, mode| {
+        run_ok(sb.cf().arg("apps"));
+        let calls = sb.calls();
+        let call = &calls[0];
+        let guard = call
+            .environ
+            .iter()
+            .find_map(|e| e.strip_prefix(GUARD))
+            .unwrap_or_else(|| panic!("{mode}: no guard in cf's environment"));
+        let me = std::fs::metadata(SHIM).unwrap();
+        let pid = if mode == "spawn" { call.ppid } else { call.pid };
+        let expected = format!(
+            "{pid} {}:{} 0\n{}",
+            me.dev(),
+            me.ino(),
+            sb.path("real/cf").display()
+        );
+        assert_eq!(String::from_utf8_lossy(guard), expected, "{mode}");
+        // Appended after the caller's entries, which keep their order.
+        assert!(call.environ.last().unwrap().starts_with(GUARD), "{mode}");
+    });
+}
