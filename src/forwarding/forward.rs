@@ -189,7 +189,7 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
     let plan = unsafe { &*(plan as *const ChildPlan) };
     let setup = plan
         .installed
-        .restore()
+        .restore_for_exec()
         .and_then(|()| plan.caller_mask.set());
     let failure = match setup {
         Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
@@ -282,10 +282,10 @@ pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
         .map_err(|e| e.raw_os_error())
         .and_then(|()| wait_for(pid));
     // From here on cf is gone: whatever arrives now arrived after its end,
-    // and stays blocked until we exit the way cf did.
+    // and stays blocked until we exit the way cf did (`die_of` resets the
+    // one signal that matters), so the relay need not be taken down.
     let _ = Mask::block_all();
     signals::set_child(0);
-    let _ = installed.restore();
     match waited {
         Ok(status) if libc::WIFSIGNALED(status) => Ok(ChildExit::Signal(libc::WTERMSIG(status))),
         Ok(status) => Ok(ChildExit::Code(libc::WEXITSTATUS(status))),

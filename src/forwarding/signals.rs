@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The child relayed signals go to (0: none yet, or it has ended).
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// Our PID, to tell the relay running in the child before its exec.
+static WRAPPER: AtomicI32 = AtomicI32::new(0);
 
 /// The kernel's signal mask (64 signals), read and written by the raw system
 /// call so that glibc's own signals are kept exactly as inherited.
@@ -64,28 +66,11 @@ impl Mask {
     }
 }
 
-/// One signal whose disposition we changed, and what it was.
-#[derive(Clone, Copy)]
-pub struct Changed {
-    pub sig: libc::c_int,
-    pub original: libc::sighandler_t,
-}
-
-/// Everything `install` changed; `restore` and the child undo it.
+/// What `install` changed: the relay on `relayed` (whose caller
+/// disposition was the default), and SIGCHLD from "ignore" to the default.
 pub struct Installed {
-    pub changed: Vec<Changed>,
-}
-
-fn query(sig: libc::c_int) -> std::io::Result<libc::sigaction> {
-    // SAFETY: zeroed is a valid sigaction bit pattern.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: a null new action only reads the current one into `old`.
-    let rc = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
-    if rc == 0 {
-        Ok(old)
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    pub relayed: Vec<libc::c_int>,
+    pub sigchld_was_ignored: bool,
 }
 
 /// Sets `sig` to SIG_DFL or SIG_IGN. Async-signal-safe.
@@ -102,16 +87,20 @@ pub fn set_plain(sig: libc::c_int, handler: libc::sighandler_t) -> std::io::Resu
     }
 }
 
-fn set_relay(sig: libc::c_int) -> std::io::Result<()> {
+/// Installs the relay on `sig`; returns the disposition it replaced (one
+/// system call where a query and a set would take two).
+fn set_relay(sig: libc::c_int) -> std::io::Result<libc::sighandler_t> {
     // SAFETY: zeroed is a valid sigaction bit pattern (empty mask).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = relay as *const () as libc::sighandler_t;
     action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: `relay` has the SA_SIGINFO signature and only makes
-    // async-signal-safe calls.
-    let rc = unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    // async-signal-safe calls; `old` outlives the call.
+    let rc = unsafe { libc::sigaction(sig, &action, &mut old) };
     if rc == 0 {
-        Ok(())
+        Ok(old.sa_sigaction)
     } else {
         Err(std::io::Error::last_os_error())
     }
@@ -138,6 +127,20 @@ extern "C" fn relay(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::
     let errno = errno_location();
     // SAFETY: errno is this thread's; saved so the interrupted code keeps it.
     let saved_errno = unsafe { *errno };
+    // SAFETY: getpid is async-signal-safe (a system call, no cache).
+    let me = unsafe { libc::getpid() };
+    if me != WRAPPER.load(Ordering::SeqCst) {
+        // We are the child between clone and exec, with the caller's mask
+        // already back: the signal is for cf-to-be. Default action, as if it
+        // had come a moment later (exec resets handlers to the default).
+        let _ = set_plain(sig, libc::SIG_DFL);
+        // SAFETY: kill is async-signal-safe; the signal stays pending
+        // (blocked in its handler) until this returns.
+        unsafe { libc::kill(me, sig) };
+        // SAFETY: restores the interrupted code's errno.
+        unsafe { *errno = saved_errno };
+        return;
+    }
     // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
     let info = unsafe { &*info };
     let sent_by_a_process = info.si_code <= 0;
@@ -197,22 +200,25 @@ fn relayable() -> impl Iterator<Item = libc::c_int> {
 /// signal blocked, so that no handler runs before `set_child`. On error
 /// everything already changed is put back.
 pub fn install() -> std::io::Result<Installed> {
+    // SAFETY: getpid cannot fail.
+    WRAPPER.store(unsafe { libc::getpid() }, Ordering::SeqCst);
     let mut installed = Installed {
-        changed: Vec::new(),
+        relayed: Vec::new(),
+        sigchld_was_ignored: false,
     };
     let result = (|| {
         for sig in relayable() {
-            let original = query(sig)?.sa_sigaction;
-            if original == libc::SIG_IGN {
-                if sig == libc::SIGCHLD {
-                    // Waiting needs the default; cf gets "ignore" back.
-                    installed.changed.push(Changed { sig, original });
-                    set_plain(sig, libc::SIG_DFL)?;
-                }
-                continue;
+            if set_relay(sig)? != libc::SIG_IGN {
+                installed.relayed.push(sig);
+            } else if sig == libc::SIGCHLD {
+                // Waiting needs the default; cf gets "ignore" back.
+                installed.sigchld_was_ignored = true;
+                set_plain(sig, libc::SIG_DFL)?;
+            } else {
+                // Ignored by the caller: stays ignored (anything that arrived
+                // meanwhile was blocked, and is discarded as it would be).
+                set_plain(sig, libc::SIG_IGN)?;
             }
-            installed.changed.push(Changed { sig, original });
-            set_relay(sig)?;
         }
         Ok(())
     })();
@@ -226,16 +232,27 @@ pub fn install() -> std::io::Result<Installed> {
 }
 
 impl Installed {
-    /// Puts back the caller's dispositions. Async-signal-safe, so the
-    /// child can call it between clone and exec; returns the first error.
+    /// Puts back the caller's dispositions; returns the first error.
     pub fn restore(&self) -> std::io::Result<()> {
-        let mut result = Ok(());
-        for changed in &self.changed {
-            if let Err(e) = set_plain(changed.sig, changed.original) {
+        let mut result = self.restore_for_exec();
+        for &sig in &self.relayed {
+            if let Err(e) = set_plain(sig, libc::SIG_DFL) {
                 result = result.and(Err(e));
             }
         }
         result
+    }
+
+    /// What the child must put back itself before exec: exec resets the
+    /// relay handlers to the default (the caller's disposition for them),
+    /// and the relay passes any signal that reaches the child before its
+    /// exec to the default action; only SIGCHLD's "ignore" must be restored.
+    /// Async-signal-safe.
+    pub fn restore_for_exec(&self) -> std::io::Result<()> {
+        if self.sigchld_was_ignored {
+            return set_plain(libc::SIGCHLD, libc::SIG_IGN);
+        }
+        Ok(())
     }
 }
 
