@@ -34,8 +34,10 @@ use core::ptr::{read_volatile, write_volatile};
 
 /// Longest path the early path builds (a marker or a PATH candidate).
 const PATH_BUF: usize = 4096;
-/// Most environment entries the early path copies (the rest: normal path).
-const MAX_ENV: usize = 8192;
+/// Most environment entries the early path copies (more: normal path). The
+/// array is on the stack, and every page of a stack frame is touched (stack
+/// probes): 1024 entries is 8 KiB.
+const MAX_ENV: usize = 1024;
 const GUARD_PREFIX: &[u8] = b"__CFDEV_SHIM_GUARD=";
 
 #[cfg(target_arch = "x86_64")]
@@ -216,9 +218,22 @@ unsafe fn try_exec(argc: usize, argv: *const *const u8, envp: *const *const u8) 
     if env.count > MAX_ENV {
         return None;
     }
+    // SAFETY: the caller's contract.
+    unsafe { exec_real_cf(&env, argv, envp) }
+}
+
+/// Finds the real cf and execs it with the guard; returns on any failure.
+/// Its own function so that the larger stack frame is only touched when
+/// the call is to be exec'd.
+///
+/// # Safety
+/// As `try_exec`; `env` was read from `envp`.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+unsafe fn exec_real_cf(env: &Env, argv: *const *const u8, envp: *const *const u8) -> Option<()> {
     let (mut real_storage, mut guard_storage) = (STORAGE, STORAGE);
     let mut real = Buf::new(&mut real_storage);
-    let me = real_cf(&env, &mut real)?;
+    let me = real_cf(env, &mut real)?;
 
     let mut guard = Buf::new(&mut guard_storage);
     guard.push(GUARD_PREFIX)?;
