@@ -14,7 +14,7 @@
 //! call falls back to the exec path: cf runs exactly, unrecorded.
 
 use crate::error::ErrorKind;
-use crate::signals::{self, Installed, Mask};
+use crate::signals::{self, Mask, WaitReady};
 use std::ffi::{CStr, CString, OsString};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -177,7 +177,7 @@ struct ChildPlan<'a> {
     argv: *const *const libc::c_char,
     env_with_guard: *const *const libc::c_char,
     env_without_guard: *const *const libc::c_char,
-    installed: &'a Installed,
+    wait_ready: &'a WaitReady,
     caller_mask: Mask,
     /// 0: exec'd. Positive: exec's errno. Negative: set-up errno.
     failure: AtomicI32,
@@ -188,7 +188,7 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
     // suspends the parent until the child has exec'd or exited).
     let plan = unsafe { &*(plan as *const ChildPlan) };
     let setup = plan
-        .installed
+        .wait_ready
         .restore_for_exec()
         .and_then(|()| plan.caller_mask.set());
     let failure = match setup {
@@ -242,13 +242,19 @@ fn spawn(plan: &ChildPlan) -> Result<libc::pid_t, i32> {
 
 /// Runs cf as a child and waits for it, relaying signals as described in
 /// `signals`. Returns how cf ended.
+///
+/// cf is started with every signal blocked here and the caller's
+/// dispositions untouched (but SIGCHLD, which waiting needs), so the child
+/// has nothing to undo before its exec; the relay is installed while cf
+/// already runs (on the other core), and signals that came meanwhile are
+/// pending until the caller's mask is back.
 pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
     let p = prepared.pointers();
     let Ok(caller_mask) = Mask::block_all() else {
         return Err(exec(prepared));
     };
-    let installed = match signals::install() {
-        Ok(installed) => installed,
+    let wait_ready = match signals::prepare_to_wait() {
+        Ok(ready) => ready,
         Err(_) => {
             let _ = caller_mask.set();
             return Err(exec(prepared));
@@ -259,14 +265,14 @@ pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
         argv: p.argv.as_ptr(),
         env_with_guard: p.env_with_guard.as_ptr(),
         env_without_guard: p.env_without_guard.as_ptr(),
-        installed: &installed,
+        wait_ready: &wait_ready,
         caller_mask,
         failure: AtomicI32::new(0),
     };
     let pid = match spawn(&plan) {
         Ok(pid) => pid,
         Err(failure) => {
-            let _ = installed.restore();
+            let _ = wait_ready.restore_for_exec();
             let _ = caller_mask.set();
             if failure > 0 {
                 return Err(prepared.exec_error(failure));
@@ -276,6 +282,11 @@ pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
         }
     };
     signals::set_child(pid);
+    // A relay that cannot be installed (never seen) is taken down again:
+    // cf still runs and is waited for, signals to us then act on us alone.
+    if let Err(installed) = signals::install(&wait_ready) {
+        let _ = installed.restore();
+    }
     // Signals that arrived meanwhile are pending; unblocking relays them.
     let waited = caller_mask
         .set()

@@ -20,8 +20,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The child relayed signals go to (0: none yet, or it has ended).
 static CHILD: AtomicI32 = AtomicI32::new(0);
-/// Our PID, to tell the relay running in the child before its exec.
-static WRAPPER: AtomicI32 = AtomicI32::new(0);
 
 /// The kernel's signal mask (64 signals), read and written by the raw system
 /// call so that glibc's own signals are kept exactly as inherited.
@@ -66,11 +64,16 @@ impl Mask {
     }
 }
 
-/// What `install` changed: the relay on `relayed` (whose caller
-/// disposition was the default), and SIGCHLD from "ignore" to the default.
+/// SIGCHLD made waitable before cf starts: if the caller ignored it (bash
+/// passes that on) the kernel would reap cf behind our back.
+pub struct WaitReady {
+    sigchld_was_ignored: bool,
+}
+
+/// The relay handlers installed, on signals whose caller disposition was the
+/// default.
 pub struct Installed {
     pub relayed: Vec<libc::c_int>,
-    pub sigchld_was_ignored: bool,
 }
 
 /// Sets `sig` to SIG_DFL or SIG_IGN. Async-signal-safe.
@@ -127,20 +130,6 @@ extern "C" fn relay(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::
     let errno = errno_location();
     // SAFETY: errno is this thread's; saved so the interrupted code keeps it.
     let saved_errno = unsafe { *errno };
-    // SAFETY: getpid is async-signal-safe (a system call, no cache).
-    let me = unsafe { libc::getpid() };
-    if me != WRAPPER.load(Ordering::SeqCst) {
-        // We are the child between clone and exec, with the caller's mask
-        // already back: the signal is for cf-to-be. Default action, as if it
-        // had come a moment later (exec resets handlers to the default).
-        let _ = set_plain(sig, libc::SIG_DFL);
-        // SAFETY: kill is async-signal-safe; the signal stays pending
-        // (blocked in its handler) until this returns.
-        unsafe { libc::kill(me, sig) };
-        // SAFETY: restores the interrupted code's errno.
-        unsafe { *errno = saved_errno };
-        return;
-    }
     // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
     let info = unsafe { &*info };
     let sent_by_a_process = info.si_code <= 0;
@@ -196,63 +185,71 @@ fn relayable() -> impl Iterator<Item = libc::c_int> {
     })
 }
 
-/// Installs the relay (see the module documentation). Call with every
-/// signal blocked, so that no handler runs before `set_child`. On error
-/// everything already changed is put back.
-pub fn install() -> std::io::Result<Installed> {
-    // SAFETY: getpid cannot fail.
-    WRAPPER.store(unsafe { libc::getpid() }, Ordering::SeqCst);
-    let mut installed = Installed {
-        relayed: Vec::new(),
-        sigchld_was_ignored: false,
-    };
-    let result = (|| {
-        for sig in relayable() {
-            if set_relay(sig)? != libc::SIG_IGN {
-                installed.relayed.push(sig);
-            } else if sig == libc::SIGCHLD {
-                // Waiting needs the default; cf gets "ignore" back.
-                installed.sigchld_was_ignored = true;
-                set_plain(sig, libc::SIG_DFL)?;
-            } else {
-                // Ignored by the caller: stays ignored (anything that arrived
-                // meanwhile was blocked, and is discarded as it would be).
-                set_plain(sig, libc::SIG_IGN)?;
-            }
+/// Sets SIGCHLD to the default if the caller ignored it (one call that also
+/// returns the old disposition, and one more only then).
+pub fn prepare_to_wait() -> std::io::Result<WaitReady> {
+    // SAFETY: zeroed is a valid sigaction bit pattern (SIG_DFL, empty mask).
+    let default: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: installs the default action; `old` outlives the call.
+    if unsafe { libc::sigaction(libc::SIGCHLD, &default, &mut old) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // Anything but "ignore" was the default (exec resets handlers).
+    Ok(WaitReady {
+        sigchld_was_ignored: old.sa_sigaction == libc::SIG_IGN,
+    })
+}
+
+impl WaitReady {
+    /// cf gets SIGCHLD's "ignore" back. Async-signal-safe (the child calls
+    /// it between clone and exec).
+    pub fn restore_for_exec(&self) -> std::io::Result<()> {
+        if self.sigchld_was_ignored {
+            return set_plain(libc::SIGCHLD, libc::SIG_IGN);
         }
         Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(installed),
-        Err(e) => {
-            let _ = installed.restore();
-            Err(e)
-        }
     }
 }
 
+/// Installs the relay (see the module documentation) on every relayable
+/// signal the caller did not ignore. Call with every signal blocked, after
+/// `set_child`. On error returns what was installed, for `restore`.
+pub fn install(wait_ready: &WaitReady) -> Result<Installed, Installed> {
+    let mut installed = Installed {
+        relayed: Vec::new(),
+    };
+    for sig in relayable() {
+        if sig == libc::SIGCHLD && wait_ready.sigchld_was_ignored {
+            continue;
+        }
+        match set_relay(sig) {
+            Ok(old) if old != libc::SIG_IGN => installed.relayed.push(sig),
+            // Ignored by the caller: stays ignored (anything that arrived
+            // meanwhile was blocked, and is discarded as it would be).
+            Ok(_) => {
+                if set_plain(sig, libc::SIG_IGN).is_err() {
+                    return Err(installed);
+                }
+            }
+            Err(_) => return Err(installed),
+        }
+    }
+    Ok(installed)
+}
+
 impl Installed {
-    /// Puts back the caller's dispositions; returns the first error.
+    /// Puts the relayed signals back to the default (the caller's
+    /// disposition for them).
     pub fn restore(&self) -> std::io::Result<()> {
-        let mut result = self.restore_for_exec();
+        let mut result = Ok(());
         for &sig in &self.relayed {
             if let Err(e) = set_plain(sig, libc::SIG_DFL) {
                 result = result.and(Err(e));
             }
         }
         result
-    }
-
-    /// What the child must put back itself before exec: exec resets the
-    /// relay handlers to the default (the caller's disposition for them),
-    /// and the relay passes any signal that reaches the child before its
-    /// exec to the default action; only SIGCHLD's "ignore" must be restored.
-    /// Async-signal-safe.
-    pub fn restore_for_exec(&self) -> std::io::Result<()> {
-        if self.sigchld_was_ignored {
-            return set_plain(libc::SIGCHLD, libc::SIG_IGN);
-        }
-        Ok(())
     }
 }
 
