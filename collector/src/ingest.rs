@@ -91,14 +91,13 @@ pub fn parse_batch(body: &[u8]) -> Result<Parsed, Rejection> {
         None => return Err(malformed("missing batch")),
     };
     let sent_at = optional_time(value_of(top.get("sentAt")).as_ref(), "sentAt")?;
-    let shared_context = value_of(top.get("context"));
-    let shared_context = shared_context.as_ref().and_then(Value::as_object);
+    // Parsed once per batch and only borrowed by each message.
+    let shared_context = value_of(top.get("context")).filter(Value::is_object);
     let mut rows = Vec::with_capacity(batch.len());
     for (i, item) in batch.iter().enumerate() {
-        let where_ = format!("batch[{i}]");
-        check_size(item, &where_)?;
-        let row = message(item, None, shared_context, sent_at.clone())
-            .map_err(|why| malformed(format!("{where_}: {why}")))?;
+        check_size(item, || format!("batch[{i}]"))?;
+        let row = message(item, None, shared_context.as_ref(), sent_at.clone())
+            .map_err(|why| malformed(format!("batch[{i}]: {why}")))?;
         rows.push(row);
     }
     Ok(Parsed {
@@ -112,7 +111,7 @@ pub fn parse_track(body: &[u8]) -> Result<Parsed, Rejection> {
     let top = parse_top(body)?;
     let raw: &RawValue = serde_json::from_slice(body)
         .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
-    check_size(raw, "message")?;
+    check_size(raw, || "message".to_string())?;
     let sent_at = optional_time(value_of(top.get("sentAt")).as_ref(), "sentAt")?;
     let row = message(raw, Some("track"), None, sent_at).map_err(malformed)?;
     Ok(Parsed {
@@ -121,11 +120,13 @@ pub fn parse_track(body: &[u8]) -> Result<Parsed, Rejection> {
     })
 }
 
-fn check_size(item: &RawValue, where_: &str) -> Result<(), Rejection> {
+/// `where_` names the message in the reason; built only when refusing.
+fn check_size(item: &RawValue, where_: impl FnOnce() -> String) -> Result<(), Rejection> {
     let len = item.get().len();
     if len > MAX_EVENT_BYTES {
         return Err(Rejection::TooLarge(format!(
-            "{where_} is {len} bytes; the limit per event is {MAX_EVENT_BYTES}"
+            "{} is {len} bytes; the limit per event is {MAX_EVENT_BYTES}",
+            where_()
         )));
     }
     Ok(())
@@ -169,7 +170,7 @@ fn text_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
 fn message(
     item: &RawValue,
     implied_type: Option<&str>,
-    shared_context: Option<&Map<String, Value>>,
+    shared_context: Option<&Value>,
     sent_at: Option<String>,
 ) -> Result<Row, String> {
     let mut msg: Map<String, Value> =
@@ -219,8 +220,7 @@ fn message(
         Some(c @ Value::Object(_)) => Some(c),
         Some(_) => return Err("context must be an object".into()),
     };
-    let shared = shared_context.map(|c| Value::Object(c.clone()));
-    let ctx = own_context.as_ref().or(shared.as_ref());
+    let ctx = own_context.as_ref().or(shared_context);
     Ok(Row {
         message_id,
         kind,
@@ -328,11 +328,15 @@ mod tests {
         let padding = "x".repeat(MAX_EVENT_BYTES - event.len() + 1);
         let big = event.replacen("\"push\"", &format!("\"push{padding}\""), 1);
         assert_eq!(big.len(), MAX_EVENT_BYTES + 1);
-        let body = cfdev_wire::batch_body([big.as_str()], "2026-11-25T16:02:04.000Z");
-        assert!(matches!(
-            parse_batch(body.as_bytes()),
-            Err(Rejection::TooLarge(_))
-        ));
+        let body =
+            cfdev_wire::batch_body([event.as_str(), big.as_str()], "2026-11-25T16:02:04.000Z");
+        assert_eq!(
+            parse_batch(body.as_bytes()).unwrap_err(),
+            Rejection::TooLarge(format!(
+                "batch[1] is {} bytes; the limit per event is {MAX_EVENT_BYTES}",
+                MAX_EVENT_BYTES + 1
+            ))
+        );
     }
 
     #[test]
