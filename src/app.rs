@@ -48,6 +48,12 @@ fn is_cf_name(argv0: &OsStr) -> bool {
 fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
     crate::fsutil::on_cf_path();
     let settings = Settings::from_env();
+    if let Some(started) = crate::early::started_child() {
+        // cf already runs (started before the C runtime because the marker
+        // says telemetry is on): decide as below whether to record, but
+        // wait for that cf rather than start one.
+        return adopt(&settings, &started, args);
+    }
     if let Some(guard) = Guard::from_env() {
         // We were reached from another wrapper of this same call: pass
         // through without recording, skipping what the chain already tried.
@@ -59,21 +65,42 @@ fn wrap(argv0: OsString, args: &[OsString]) -> Outcome {
     if inv.telemetry_switch.is_some() {
         return dev_telemetry(&settings, &inv, &guard, &argv0, args);
     }
-    // The environment can decide without touching the disk.
-    let (telemetry, config) = match (consent::env_override(&settings), paths) {
-        (Some((telemetry, _)), _) => (telemetry, None),
-        (None, Some(paths)) => {
-            let mut config = Config::load(&paths.config_file());
-            let telemetry = consent::decide_for(&settings, &inv, paths, &mut config);
-            (telemetry, config.ok())
-        }
-        (None, None) => (Telemetry::Undecided, None),
-    };
+    let (telemetry, config) = decide(&settings, &inv);
     match paths {
         Some(paths) if telemetry.captures() && !inv.silent => {
             spawn_and_record(&settings, paths, config, &inv, &guard, &argv0, args)
         }
         _ => exec_real(&guard, settings.real_cf.as_deref(), &argv0, args),
+    }
+}
+
+/// The environment can decide without touching the disk; else the stored
+/// choice (and, on a first interactive `cf dev start`, the question).
+fn decide(settings: &Settings, inv: &Invocation) -> (Telemetry, Option<Config>) {
+    match (consent::env_override(settings), settings.paths.as_ref()) {
+        (Some((telemetry, _)), _) => (telemetry, None),
+        (None, Some(paths)) => {
+            let mut config = Config::load(&paths.config_file());
+            let telemetry = consent::decide_for(settings, inv, paths, &mut config);
+            (telemetry, config.ok())
+        }
+        (None, None) => (Telemetry::Undecided, None),
+    }
+}
+
+/// The cf `early` started: waited for, recorded if telemetry is really on.
+fn adopt(settings: &Settings, started: &crate::early::Started, args: &[OsString]) -> Outcome {
+    let inv = Invocation::parse(args);
+    let (telemetry, config) = decide(settings, &inv);
+    let run = || forward::wait_started(started);
+    match &settings.paths {
+        Some(paths) if telemetry.captures() && !inv.silent => {
+            run_and_record(settings, paths, config, &inv, run)
+        }
+        _ => match run() {
+            Ok(exit) => Outcome::Child(exit),
+            Err(e) => fail(e),
+        },
     }
 }
 
@@ -105,10 +132,24 @@ fn spawn_and_record(
         Err(e) => return fail(e),
     };
     let prepared = Prepared::new(&real, argv0, args, (GUARD_VAR, &guard.value_for(&real)));
+    run_and_record(settings, paths, config, inv, || {
+        forward::spawn_and_wait(&prepared)
+    })
+}
+
+/// Records Begin, runs cf (`run`: start and wait, or wait for the one
+/// already started), records the outcome and starts a delivery when due.
+fn run_and_record(
+    settings: &Settings,
+    paths: &StatePaths,
+    config: Option<Config>,
+    inv: &Invocation,
+    run: impl FnOnce() -> Result<ChildExit, crate::error::ErrorKind>,
+) -> Outcome {
     let mut recorder = Recorder::new(settings, paths);
     recorder.record(inv, Trigger::Begin, RecordOutcome::default());
     let started = std::time::Instant::now();
-    let result = forward::spawn_and_wait(&prepared);
+    let result = run();
     let exit = match &result {
         Ok(exit) => *exit,
         Err(e) => ChildExit::Code(e.exit_code()),

@@ -60,6 +60,6 @@ pub mod error;
 pub mod exit;
 
 pub use capture::{argv, catalogue, commands, event, record};
-pub use forwarding::{forward, resolve, signals};
+pub use forwarding::{early, forward, resolve, signals};
 pub use local::{config, consent, fsutil, identity, marker, paths, settings, spool, state};
 pub use own_commands::{cli, output, status};

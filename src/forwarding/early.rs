@@ -31,6 +31,7 @@
 
 use core::mem::MaybeUninit;
 use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// Longest path the early path builds (a marker or a PATH candidate).
 const PATH_BUF: usize = 4096;
@@ -202,35 +203,53 @@ unsafe fn try_exec(argc: usize, argv: *const *const u8, envp: *const *const u8) 
     });
     // SAFETY: the caller's contract.
     let env = Env::read(unsafe { c_array(envp) });
-    match verdict(argv0, first, &env) {
+    let how = match verdict(argv0, first, &env) {
         Verdict::Undecided => return None,
-        Verdict::Off => {}
+        Verdict::Off => Start::Exec,
         Verdict::UnlessMarker => {
             let mut storage = STORAGE;
             let mut marker = Buf::new(&mut storage);
             marker_path(&env, &mut marker)?;
             match sys::stat(marker.as_ptr()) {
-                Err(sys::ENOENT) => {}
-                _ => return None,
+                Err(sys::ENOENT) => Start::Exec,
+                Ok(_) => Start::Spawn,
+                Err(_) => return None,
             }
         }
-    }
+    };
     if env.count > MAX_ENV {
         return None;
     }
     // SAFETY: the caller's contract.
-    unsafe { exec_real_cf(&env, argv, envp) }
+    unsafe { start_real_cf(how, &env, argv, envp) }
 }
 
-/// Finds the real cf and execs it with the guard; returns on any failure.
-/// Its own function so that the larger stack frame is only touched when
-/// the call is to be exec'd.
+/// How cf is started here.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Telemetry is not on: cf replaces this process.
+    Exec,
+    /// The marker says telemetry is on: cf starts now as our child, and the
+    /// C runtime's start-up and the normal path (which decides whether to
+    /// record, and waits) run while cf already does.
+    Spawn,
+}
+
+/// Finds the real cf and starts it with the guard; returns on any failure
+/// (and, for `Start::Spawn`, on success too, with the child recorded in
+/// `STARTED`). Its own function so that the larger stack frame is only
+/// touched when cf is to be started here.
 ///
 /// # Safety
 /// As `try_exec`; `env` was read from `envp`.
 #[cfg(target_arch = "x86_64")]
 #[inline(never)]
-unsafe fn exec_real_cf(env: &Env, argv: *const *const u8, envp: *const *const u8) -> Option<()> {
+unsafe fn start_real_cf(
+    how: Start,
+    env: &Env,
+    argv: *const *const u8,
+    envp: *const *const u8,
+) -> Option<()> {
     let (mut real_storage, mut guard_storage) = (STORAGE, STORAGE);
     let mut real = Buf::new(&mut real_storage);
     let me = real_cf(env, &mut real)?;
@@ -261,12 +280,140 @@ unsafe fn exec_real_cf(env: &Env, argv: *const *const u8, envp: *const *const u8
     }
     put(env.count, guard.as_ptr());
     put(env.count + 1, core::ptr::null());
-    // As `forward::execve_with_fallback`: at the size limit, once more
-    // without the guard.
-    if sys::execve(real.as_ptr(), argv, slots) == sys::E2BIG {
-        sys::execve(real.as_ptr(), argv, envp);
+    let plan = SpawnPlan {
+        path: real.as_ptr(),
+        argv,
+        env_with_guard: slots,
+        env_without_guard: envp,
+        caller_mask: 0,
+        sigchld_was_ignored: false,
+        failure: 0,
+    };
+    match how {
+        Start::Exec => {
+            execve_with_fallback(&plan);
+        }
+        Start::Spawn => spawn(plan),
     }
     None
+}
+
+/// What the child needs between clone and exec (it shares our memory).
+struct SpawnPlan {
+    path: *const u8,
+    argv: *const *const u8,
+    env_with_guard: *const *const u8,
+    env_without_guard: *const *const u8,
+    caller_mask: u64,
+    sigchld_was_ignored: bool,
+    /// Written by the child: exec's errno, 0 while it has not failed.
+    failure: i64,
+}
+
+/// As `forward::execve_with_fallback`: at the size limit, once more without
+/// the guard. Returns the errno.
+fn execve_with_fallback(plan: &SpawnPlan) -> i64 {
+    let errno = sys::execve(plan.path, plan.argv, plan.env_with_guard);
+    if errno != sys::E2BIG {
+        return errno;
+    }
+    sys::execve(plan.path, plan.argv, plan.env_without_guard)
+}
+
+/// A child started here, handed to the normal path (`started_child`).
+pub struct Started {
+    pub pid: i32,
+    /// The caller's signal mask; every signal stays blocked until the
+    /// normal path has installed the relay and puts this back.
+    pub caller_mask: u64,
+    /// SIGCHLD was ignored by the caller (cf got that back; we have the
+    /// default, to wait).
+    pub sigchld_was_ignored: bool,
+}
+
+/// Written once before the C runtime starts, read after: plain atomics.
+static STARTED_PID: AtomicI32 = AtomicI32::new(0);
+static STARTED_MASK: AtomicU64 = AtomicU64::new(0);
+static STARTED_SIGCHLD_IGNORED: AtomicBool = AtomicBool::new(false);
+
+/// The cf this process started before the C runtime, if any: the normal
+/// path must wait for it (and must not start another).
+pub fn started_child() -> Option<Started> {
+    let pid = STARTED_PID.load(Ordering::Relaxed);
+    (pid > 0).then(|| Started {
+        pid,
+        caller_mask: STARTED_MASK.load(Ordering::Relaxed),
+        sigchld_was_ignored: STARTED_SIGCHLD_IGNORED.load(Ordering::Relaxed),
+    })
+}
+
+/// The child's stack between clone and exec (CLONE_VM: it shares our
+/// memory, and our own stack is in use by the suspended parent frame).
+static mut CHILD_STACK: [u8; 16 * 1024] = [0; 16 * 1024];
+
+/// Starts cf as `forward::spawn_and_wait` does (clone with CLONE_VM |
+/// CLONE_VFORK, the caller's dispositions and mask put back in the child),
+/// leaving every signal blocked here and SIGCHLD at the default for the
+/// normal path's wait. On failure everything is put back and the normal path
+/// starts over.
+#[cfg(target_arch = "x86_64")]
+fn spawn(mut plan: SpawnPlan) {
+    let Ok(caller_mask) = sys::block_all_signals() else {
+        return;
+    };
+    plan.caller_mask = caller_mask;
+    let Ok(old) = sys::set_signal(sys::SIGCHLD, sys::SIG_DFL) else {
+        let _ = sys::set_mask(caller_mask);
+        return;
+    };
+    plan.sigchld_was_ignored = old == sys::SIG_IGN;
+    let undo = |plan: &SpawnPlan| {
+        if plan.sigchld_was_ignored {
+            let _ = sys::set_signal(sys::SIGCHLD, sys::SIG_IGN);
+        }
+        let _ = sys::set_mask(plan.caller_mask);
+    };
+    let stack = core::ptr::addr_of_mut!(CHILD_STACK) as *mut u8;
+    let top = stack.wrapping_add(16 * 1024);
+    let pid = sys::clone_vfork(top, &mut plan as *mut SpawnPlan, spawned_child);
+    // SAFETY: the child has exec'd or exited (CLONE_VFORK); nothing else
+    // writes `plan` now.
+    let failure = unsafe { read_volatile(core::ptr::addr_of!(plan.failure)) };
+    if pid <= 0 || failure != 0 {
+        if pid > 0 {
+            sys::reap(pid);
+        }
+        undo(&plan);
+        return;
+    }
+    STARTED_MASK.store(plan.caller_mask, Ordering::Relaxed);
+    STARTED_SIGCHLD_IGNORED.store(plan.sigchld_was_ignored, Ordering::Relaxed);
+    STARTED_PID.store(pid as i32, Ordering::Relaxed);
+}
+
+/// The child, on `CHILD_STACK`: the caller's SIGCHLD disposition and mask
+/// back, then exec; never returns.
+extern "C" fn spawned_child(plan: *mut SpawnPlan) -> ! {
+    // SAFETY: the parent passes its live plan and is suspended until we
+    // exec or exit.
+    let plan_ref = unsafe { &*plan };
+    let mut errno = 0;
+    if plan_ref.sigchld_was_ignored {
+        errno = sys::set_signal(sys::SIGCHLD, sys::SIG_IGN)
+            .err()
+            .unwrap_or(0);
+    }
+    if errno == 0 {
+        errno = sys::set_mask(plan_ref.caller_mask).err().unwrap_or(0);
+    }
+    if errno == 0 {
+        errno = execve_with_fallback(plan_ref);
+    }
+    // SAFETY: `plan` is valid (above); no reference to it is used after this.
+    let failure = unsafe { core::ptr::addr_of_mut!((*plan).failure) };
+    // SAFETY: the parent reads it after we are gone.
+    unsafe { write_volatile(failure, errno.max(1)) };
+    sys::exit(127)
 }
 
 /// Our own executable's identity, as `resolve::SelfImage` takes it.
@@ -574,6 +721,115 @@ mod sys {
     /// Returns only on failure, with the errno.
     pub fn execve(path: *const u8, argv: *const *const u8, envp: *const *const u8) -> i64 {
         -syscall4(59, path as i64, argv as i64, envp as i64, 0)
+    }
+
+    pub const SIGCHLD: i64 = 17;
+    pub const SIG_DFL: u64 = 0;
+    pub const SIG_IGN: u64 = 1;
+
+    /// The kernel's `struct sigaction` on x86_64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: u64,
+        flags: u64,
+        restorer: u64,
+        mask: u64,
+    }
+
+    /// Sets a plain disposition (SIG_DFL/SIG_IGN); returns the old handler.
+    pub fn set_signal(sig: i64, handler: u64) -> Result<u64, i64> {
+        let new = KernelSigaction {
+            handler,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        let mut old = core::mem::MaybeUninit::<KernelSigaction>::uninit();
+        let new_ptr = core::ptr::addr_of!(new) as i64;
+        let ret = syscall4(13, sig, new_ptr, old.as_mut_ptr() as i64, 8);
+        if ret < 0 {
+            return Err(-ret);
+        }
+        // SAFETY: the kernel filled it.
+        Ok(unsafe { (*old.as_ptr()).handler })
+    }
+
+    /// Blocks every signal; returns the previous mask.
+    pub fn block_all_signals() -> Result<u64, i64> {
+        let all: u64 = u64::MAX;
+        let mut old: u64 = 0;
+        let (all_ptr, old_ptr) = (
+            core::ptr::addr_of!(all) as i64,
+            core::ptr::addr_of_mut!(old) as i64,
+        );
+        // rt_sigprocmask(SIG_BLOCK, &all, &old, 8)
+        let ret = syscall4(14, 0, all_ptr, old_ptr, 8);
+        if ret < 0 {
+            return Err(-ret);
+        }
+        Ok(old)
+    }
+
+    pub fn set_mask(mask: u64) -> Result<(), i64> {
+        let mask_ptr = core::ptr::addr_of!(mask) as i64;
+        // rt_sigprocmask(SIG_SETMASK, &mask, NULL, 8)
+        let ret = syscall4(14, 2, mask_ptr, 0, 8);
+        if ret < 0 {
+            return Err(-ret);
+        }
+        Ok(())
+    }
+
+    /// Waits for (reaps) a child that exited.
+    pub fn reap(pid: i64) {
+        // wait4(pid, NULL, 0, NULL)
+        syscall4(61, pid, 0, 0, 0);
+    }
+
+    pub fn exit(code: i64) -> ! {
+        loop {
+            syscall4(60, code, 0, 0, 0);
+        }
+    }
+
+    /// clone(CLONE_VM | CLONE_VFORK | SIGCHLD) with `stack_top` as the
+    /// child's stack; the child calls `child(arg)`, which must not return.
+    /// Returns the child's PID (the child has exec'd or exited by then), or
+    /// -errno.
+    #[cfg(target_arch = "x86_64")]
+    pub fn clone_vfork<T>(
+        stack_top: *mut u8,
+        arg: *mut T,
+        child: extern "C" fn(*mut T) -> !,
+    ) -> i64 {
+        const FLAGS: i64 = 0x100 | 0x4000 | 17; // CLONE_VM | CLONE_VFORK | SIGCHLD
+        let top = stack_top.wrapping_sub(stack_top as usize % 16);
+        let ret: i64;
+        // SAFETY: the child runs only on its own stack and never returns
+        // into this frame (it calls `child`, which execs or exits); the
+        // parent resumes after the child has exec'd or exited.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jnz 2f",
+                "mov rdi, r12",
+                "call r13",
+                "ud2",
+                "2:",
+                inlateout("rax") 56i64 => ret,
+                in("rdi") FLAGS,
+                in("rsi") top,
+                in("rdx") 0i64,
+                in("r10") 0i64,
+                in("r8") 0i64,
+                in("r12") arg,
+                in("r13") child,
+                lateout("rcx") _,
+                lateout("r11") _,
+            );
+        }
+        ret
     }
 }
 

@@ -281,10 +281,31 @@ pub fn spawn_and_wait(prepared: &Prepared) -> Result<ChildExit, ErrorKind> {
             return Err(exec(prepared));
         }
     };
+    wait_with_relay(pid, caller_mask, &wait_ready)
+}
+
+/// Waits for the cf `early` started before the C runtime (every signal
+/// still blocked, SIGCHLD waitable), relaying signals as `spawn_and_wait`.
+pub fn wait_started(started: &crate::early::Started) -> Result<ChildExit, ErrorKind> {
+    let wait_ready = WaitReady::from_early(started.sigchld_was_ignored);
+    wait_with_relay(
+        started.pid,
+        Mask::from_bits(started.caller_mask),
+        &wait_ready,
+    )
+}
+
+/// cf runs, every signal is blocked: install the relay, put the caller's
+/// mask back (pending signals are relayed then), wait.
+fn wait_with_relay(
+    pid: libc::pid_t,
+    caller_mask: Mask,
+    wait_ready: &WaitReady,
+) -> Result<ChildExit, ErrorKind> {
     signals::set_child(pid);
     // A relay that cannot be installed (never seen) is taken down again:
     // cf still runs and is waited for, signals to us then act on us alone.
-    if let Err(installed) = signals::install(&wait_ready) {
+    if let Err(installed) = signals::install(wait_ready) {
         let _ = installed.restore();
     }
     // Signals that arrived meanwhile are pending; unblocking relays them.

@@ -49,6 +49,10 @@ fn rt_sigprocmask(how: libc::c_int, set: Option<&Mask>) -> std::io::Result<Mask>
 }
 
 impl Mask {
+    pub fn from_bits(bits: u64) -> Mask {
+        Mask(bits)
+    }
+
     pub fn current() -> std::io::Result<Mask> {
         rt_sigprocmask(libc::SIG_BLOCK, None)
     }
@@ -203,6 +207,14 @@ pub fn prepare_to_wait() -> std::io::Result<WaitReady> {
 }
 
 impl WaitReady {
+    /// As `prepare_to_wait` left it, when `early` did it before the C
+    /// runtime started.
+    pub fn from_early(sigchld_was_ignored: bool) -> WaitReady {
+        WaitReady {
+            sigchld_was_ignored,
+        }
+    }
+
     /// cf gets SIGCHLD's "ignore" back. Async-signal-safe (the child calls
     /// it between clone and exec).
     pub fn restore_for_exec(&self) -> std::io::Result<()> {

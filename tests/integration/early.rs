@@ -2,6 +2,8 @@
 //! way to the result the normal path gives: every situation below is run
 //! with it (the default) and without it (`CFDEV_SHIM_EARLY=0`), and the two
 //! must agree on exit status, output, what cf received and what was recorded.
+//! With telemetry on, the early path starts cf as a child and the normal path
+//! waits for it; off or undecided, it execs cf.
 
 use crate::util::*;
 use std::ffi::OsString;
@@ -183,6 +185,28 @@ fn the_early_path_agrees_with_the_normal_path() {
         run_ok(sb.shim().args(["telemetry", "off"]));
         cf(sb, &["push"], &[("CFDEV_SHIM_TELEMETRY", set("on"))])
     });
+    agree(
+        "off, but a stale marker (cf started early, then not recorded)",
+        |sb| {
+            run_ok(sb.shim().args(["telemetry", "off"]));
+            std::fs::write(sb.state().join("telemetry-on"), "").unwrap();
+            cf(sb, &["push"], &[])
+        },
+    );
+    agree("on, help (cf started early, not recorded)", |sb| {
+        on(sb);
+        cf(sb, &["push", "--help"], &[])
+    });
+    agree("on, cf fails", |sb| {
+        on(sb);
+        cf(sb, &["push"], &[("FAKE_CF_EXIT", set("3"))])
+    });
+    agree("on, the cf found cannot be run", |sb| {
+        on(sb);
+        std::fs::create_dir_all(sb.path("broken")).unwrap();
+        write_executable(&sb.path("broken/cf"), "\u{7f}ELF garbage");
+        cf(sb, &["apps"], &[("PATH", path_of(sb, &["bin", "broken"]))])
+    });
     agree("undecided, CFDEV_SHIM_TELEMETRY=bogus", |sb| {
         cf(sb, &["push"], &[("CFDEV_SHIM_TELEMETRY", set("bogus"))])
     });
@@ -270,7 +294,11 @@ fn the_guard_names_this_wrapper_and_the_cf_it_chose() {
             .find_map(|e| e.strip_prefix(GUARD))
             .unwrap_or_else(|| panic!("{mode}: no guard in cf's environment"));
         let me = std::fs::metadata(SHIM).unwrap();
-        let pid = if mode == "spawn" { call.ppid } else { call.pid };
+        let pid = if mode.starts_with("spawn") {
+            call.ppid
+        } else {
+            call.pid
+        };
         let expected = format!(
             "{pid} {}:{} 0\n{}",
             me.dev(),

@@ -100,15 +100,15 @@ fn cf_and_commands_are_not_blocked(sb: &Sandbox, what: &str) {
 fn special_files_in_place_of_state_files_never_block() {
     for file in STATE_FILES {
         for kind in ["fifo", "dev-zero-symlink", "device"] {
-            for mode in ["exec", "exec-late", "spawn"] {
+            for mode in ["exec", "exec-late", "spawn", "spawn-late"] {
                 let mut sb = Sandbox::new();
-                if mode == "exec-late" {
+                if mode.ends_with("-late") {
                     sb.extra_env.push(("CFDEV_SHIM_EARLY", "0"));
                 }
-                if mode == "spawn" || *file == "config.json" {
+                if mode.starts_with("spawn") || *file == "config.json" {
                     sb.telemetry_on();
                 }
-                if mode != "spawn" {
+                if mode.starts_with("exec") {
                     run_ok(sb.shim().args(["telemetry", "off"]));
                 }
                 let path = sb.state().join(file);

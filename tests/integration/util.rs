@@ -367,16 +367,18 @@ pub fn delivery_pids(sb: &Sandbox) -> Vec<u32> {
 }
 
 /// Runs `check` in a fresh sandbox on each path a cf call can take, naming
-/// it: telemetry undecided, exec'd before the C runtime starts ("exec",
-/// src/forwarding/early.rs) and after it ("exec-late", `CFDEV_SHIM_EARLY=0`);
-/// telemetry on ("spawn").
+/// it: telemetry undecided, cf exec'd ("exec"), or on, cf run as a child and
+/// waited for ("spawn"); each both started before the C runtime starts
+/// (src/forwarding/early.rs) and, with `CFDEV_SHIM_EARLY=0`, after it
+/// ("exec-late", "spawn-late").
 pub fn each_path(check: impl Fn(&Sandbox, &str)) {
-    for mode in ["exec", "exec-late", "spawn"] {
+    for mode in ["exec", "exec-late", "spawn", "spawn-late"] {
         let mut sb = Sandbox::new();
-        match mode {
-            "spawn" => sb.telemetry_on(),
-            "exec-late" => sb.extra_env.push(("CFDEV_SHIM_EARLY", "0")),
-            _ => {}
+        if mode.starts_with("spawn") {
+            sb.telemetry_on();
+        }
+        if mode.ends_with("-late") {
+            sb.extra_env.push(("CFDEV_SHIM_EARLY", "0"));
         }
         check(&sb, mode);
     }
