@@ -8,17 +8,24 @@
 //! [`early_exec`] on the kernel's initial stack and then jumps to the C
 //! runtime's `_start` as if nothing had happened.
 //!
-//! `early_exec` replaces the process with the real cf only when the call
-//! needs nothing else, decided by the rule function mode already uses
-//! (`shims/function.*`): argv[0] is `cf`, the first argument is not `dev` or
-//! `-v`, no recursion guard was inherited, and telemetry is not on —
-//! `DO_NOT_TRACK` or `CFDEV_SHIM_TELEMETRY=off`, or no `telemetry-on` marker
-//! beside the config (`marker.rs`: it exists whenever the stored choice is
-//! on). The real cf is found as `resolve` finds it and gets the same guard
-//! entry. At the least doubt (anything unusual in the environment, a file of
-//! our size on PATH, a path too long for the buffers, an exec error) it
-//! returns and the normal path (`app::wrap`) decides everything again, so
-//! this module can only ever take the fast way to the same result.
+//! `early_exec` starts the real cf itself when the call needs nothing else
+//! first, decided by the rule function mode already uses (`shims/function.*`):
+//! argv[0] is `cf`, the first argument is not `dev` or `-v`, and no recursion
+//! guard was inherited. Then
+//! - telemetry is not on (`DO_NOT_TRACK` or `CFDEV_SHIM_TELEMETRY=off`, or no
+//!   `telemetry-on` marker beside the config: `marker.rs` keeps it in step
+//!   with the stored choice): cf replaces this process (exec);
+//! - the marker is there: cf starts as our child (clone, exactly as
+//!   `forward::spawn_and_wait` starts it) with every signal left blocked
+//!   here, and the C runtime's start-up and the normal path run while cf
+//!   already does. The normal path (`app::adopt`) decides as always whether
+//!   to record (consent, paused, help calls…), installs the signal relay,
+//!   puts the caller's mask back and waits for that cf (`started_child`).
+//! The real cf is found as `resolve` finds it and gets the same guard entry.
+//! At the least doubt (anything unusual in the environment, a file of our
+//! size on PATH, a path too long for the buffers, an exec error) it returns
+//! with nothing changed and the normal path does everything as before, so
+//! this module can only ever be a faster way to the same result.
 //! `CFDEV_SHIM_EARLY=0` turns it off (to compare, or to rule it out).
 //!
 //! Rules for this module, because it runs before libc is initialised: no std,
