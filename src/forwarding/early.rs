@@ -21,6 +21,7 @@
 //!   already does. The normal path (`app::adopt`) decides as always whether
 //!   to record (consent, paused, help calls…), installs the signal relay,
 //!   puts the caller's mask back and waits for that cf (`started_child`).
+//!
 //! The real cf is found as `resolve` finds it and gets the same guard entry.
 //! At the least doubt (anything unusual in the environment, a file of our
 //! size on PATH, a path too long for the buffers, an exec error) it returns
