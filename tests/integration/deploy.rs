@@ -2,7 +2,7 @@
 //! (Debian's package) with deploy/nginx's config in front of two collectors
 //! sharing one PostgreSQL database (a throwaway cluster). Segment's Python
 //! client sends over TLS through the proxy, the wrapper through the
-//! loopback listener; every event is stored exactly once, a batch resent
+//! loopback listener and over TLS; every event is stored exactly once, a batch resent
 //! through the proxy to either collector is stored once, one collector
 //! dying is ridden out, and the proxy's limits hold (size, slow clients).
 //! nginx and PostgreSQL are started here, in temp dirs, and stopped at the
@@ -270,31 +270,7 @@ fn two_collectors_behind_nginx_store_every_event_exactly_once() {
     let dir = work.path();
     let (a, addr_a) = collector(&url);
     let (b, addr_b) = collector(&url);
-    let openssl = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-        ])
-        .arg(dir.join("tls.key"))
-        .arg("-out")
-        .arg(dir.join("tls.crt"))
-        .output()
-        .unwrap();
-    assert!(
-        openssl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&openssl.stderr)
-    );
+    make_certificates(dir);
     let (tls_port, plain_port) = (free_port(), free_port());
     let nginx = start_nginx(dir, [&addr_a, &addr_b], tls_port, plain_port);
 
@@ -306,7 +282,7 @@ fn two_collectors_behind_nginx_store_every_event_exactly_once() {
         let out = Command::new("python3")
             .arg(&script)
             .args([&format!("https://127.0.0.1:{tls_port}"), KEY, "40"])
-            .env("REQUESTS_CA_BUNDLE", dir.join("tls.crt"))
+            .env("REQUESTS_CA_BUNDLE", dir.join("ca.crt"))
             .output()
             .unwrap();
         assert!(
@@ -342,6 +318,29 @@ fn two_collectors_behind_nginx_store_every_event_exactly_once() {
     run_ok(sb.shim().arg("flush"));
     assert!(sb.events().is_empty(), "all delivered");
     expected += spooled.len() as i64;
+    assert_eq!(count(&url, "SELECT count(*) FROM tracks"), expected);
+
+    // The wrapper over TLS through the proxy, trusting the test's own CA
+    // (rustls-native-certs honours SSL_CERT_FILE); without it the
+    // certificate is refused and the events stay spooled.
+    let tls_endpoint = format!("https://127.0.0.1:{tls_port}");
+    run_ok(
+        sb.shim()
+            .args(["telemetry", "endpoint", &tls_endpoint, "--write-key", KEY]),
+    );
+    run_ok(sb.cf().args(["push", "app2"]));
+    let over_tls = sb.events().len();
+    assert!(over_tls >= 1);
+    let refused = run(sb.shim().arg("flush"));
+    assert_ne!(refused.status.code(), Some(0), "{}", stderr(&refused));
+    assert_eq!(sb.events().len(), over_tls, "kept after a TLS refusal");
+    run_ok(
+        sb.shim()
+            .arg("flush")
+            .env("SSL_CERT_FILE", dir.join("ca.crt")),
+    );
+    assert!(sb.events().is_empty(), "all delivered over TLS");
+    expected += over_tls as i64;
     assert_eq!(count(&url, "SELECT count(*) FROM tracks"), expected);
     for e in &spooled {
         let id = e["messageId"].as_str().unwrap();
@@ -416,4 +415,72 @@ fn two_collectors_behind_nginx_store_every_event_exactly_once() {
             "collector {name} served nothing:\n{log}"
         );
     }
+}
+
+/// A throwaway CA (`ca.crt`, what clients trust) and the proxy's
+/// certificate for 127.0.0.1 signed by it (`tls.crt`, `tls.key`): webpki,
+/// under the wrapper's rustls, refuses a self-signed CA certificate used as
+/// the server's own.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=cfdev-shim test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "tls.key",
+        "-out",
+        "tls.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "tls.crt",
+    ]);
 }
