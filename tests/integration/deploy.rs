@@ -423,16 +423,7 @@ fn two_collectors_behind_nginx_store_every_event_exactly_once() {
 /// the server's own.
 fn make_certificates(dir: &Path) {
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(Command::new("openssl").args(args).current_dir(dir));
     };
     std::fs::write(
         dir.join("leaf.ext"),
