@@ -194,23 +194,7 @@ fn site_is_identical_on_both_backends() {
             out
         })
         .collect();
-    let files = |root: &Path| {
-        let mut all = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    all.push(path.strip_prefix(root).unwrap().to_path_buf());
-                }
-            }
-        }
-        all.sort();
-        all
-    };
-    let (a, b) = (files(&out[0]), files(&out[1]));
+    let (a, b) = (site::files_under(&out[0]), site::files_under(&out[1]));
     assert_eq!(a, b);
     assert_eq!(a.len(), 3 * 3 + 2, "three quarters, index and schema");
     for f in &a {

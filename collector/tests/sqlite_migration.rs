@@ -94,22 +94,15 @@ fn assert_same<T: PartialEq + std::fmt::Debug>(left: &[T], right: &[T], what: &s
     assert_eq!(left.len(), right.len(), "{what}");
 }
 
+/// Every file of a published site with its contents, sorted by path.
 fn files_under(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                out.push((name, std::fs::read_to_string(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
+    site::files_under(dir)
+        .into_iter()
+        .map(|rel| {
+            let text = std::fs::read_to_string(dir.join(&rel)).unwrap();
+            (rel.display().to_string(), text)
+        })
+        .collect()
 }
 
 /// The "rows" statement of sql/sqlite/report.sql, the only one the

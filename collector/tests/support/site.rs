@@ -183,3 +183,21 @@ pub fn screenshot(binary: &str, page: &Path, png: &Path, height: u32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every file under `root`, as paths relative to it, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                all.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    all.sort();
+    all
+}
