@@ -82,6 +82,9 @@ fn decide(settings: &Settings, inv: &Invocation) -> (Telemetry, Option<Config>) 
         (None, Some(paths)) => {
             let mut config = Config::load(&paths.config_file());
             let telemetry = consent::decide_for(settings, inv, paths, &mut config);
+            if telemetry.captures() {
+                crate::marker::repair(&paths.config_file());
+            }
             (telemetry, config.ok())
         }
         (None, None) => (Telemetry::Undecided, None),

@@ -43,9 +43,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// Longest path the early path builds (a marker or a PATH candidate).
 const PATH_BUF: usize = 4096;
-/// Most environment entries the early path copies (more: normal path). The
-/// array is on the stack, and every page of a stack frame is touched (stack
-/// probes): 1024 entries is 8 KiB.
+/// Most environment entries the early path copies (more: normal path).
 const MAX_ENV: usize = 1024;
 const GUARD_PREFIX: &[u8] = b"__CFDEV_SHIM_GUARD=";
 
@@ -215,11 +213,16 @@ unsafe fn try_exec(argc: usize, argv: *const *const u8, envp: *const *const u8) 
         Verdict::Undecided => return None,
         Verdict::Off => Start::Exec,
         Verdict::UnlessMarker => {
-            let mut storage = STORAGE;
-            let mut marker = Buf::new(&mut storage);
+            let storage = &raw mut MARKER_PATH;
+            // SAFETY: single-threaded before the C runtime; used once.
+            let mut marker = unsafe { buf_in(storage) };
             marker_path(&env, &mut marker)?;
             match sys::stat(marker.as_ptr()) {
                 Err(sys::ENOENT) => Start::Exec,
+                // A call cf answers with help or its version is never
+                // recorded, and the normal path execs it: so must we.
+                // SAFETY: the caller's contract.
+                Ok(_) if argc < 2 || unsafe { asks_help(argc, argv) } => return None,
                 Ok(_) => Start::Spawn,
                 Err(_) => return None,
             }
@@ -230,6 +233,31 @@ unsafe fn try_exec(argc: usize, argv: *const *const u8, envp: *const *const u8) 
     }
     // SAFETY: the caller's contract.
     unsafe { start_real_cf(how, &env, argv, envp) }
+}
+
+/// Whether any argument is one that makes cf print help or its version
+/// (`argv::read` then finds no command): such calls go to the normal path.
+///
+/// # Safety
+/// As `try_exec`.
+unsafe fn asks_help(argc: usize, argv: *const *const u8) -> bool {
+    (1..argc).any(|i| {
+        // SAFETY: i < argc.
+        let slot = unsafe { read_volatile(argv.wrapping_add(i)) };
+        // SAFETY: a NUL-terminated argument.
+        let arg = unsafe { c_bytes(slot) };
+        [
+            &b"-h"[..],
+            b"--help",
+            b"--h",
+            b"help",
+            b"h",
+            b"--version",
+            b"-v",
+        ]
+        .into_iter()
+        .any(|word| bytes_eq(arg, word))
+    })
 }
 
 /// How cf is started here.
@@ -245,8 +273,7 @@ enum Start {
 
 /// Finds the real cf and starts it with the guard; returns on any failure
 /// (and, for `Start::Spawn`, on success too, with the child recorded in
-/// `STARTED`). Its own function so that the larger stack frame is only
-/// touched when cf is to be started here.
+/// `STARTED_PID` and its neighbours).
 ///
 /// # Safety
 /// As `try_exec`; `env` was read from `envp`.
@@ -258,11 +285,13 @@ unsafe fn start_real_cf(
     argv: *const *const u8,
     envp: *const *const u8,
 ) -> Option<()> {
-    let (mut real_storage, mut guard_storage) = (STORAGE, STORAGE);
-    let mut real = Buf::new(&mut real_storage);
+    let (real_storage, guard_storage) = (&raw mut REAL_CF_PATH, &raw mut GUARD_ENTRY);
+    // SAFETY: single-threaded before the C runtime; each used once.
+    let mut real = unsafe { buf_in(real_storage) };
     let me = real_cf(env, &mut real)?;
 
-    let mut guard = Buf::new(&mut guard_storage);
+    // SAFETY: as above.
+    let mut guard = unsafe { buf_in(guard_storage) };
     guard.push(GUARD_PREFIX)?;
     guard.push_decimal(sys::getpid())?;
     guard.push(b" ")?;
@@ -274,8 +303,7 @@ unsafe fn start_real_cf(
     guard.push(real.bytes())?;
     guard.nul()?;
 
-    let mut with_guard: MaybeUninit<[*const u8; MAX_ENV + 2]> = MaybeUninit::uninit();
-    let slots = with_guard.as_mut_ptr() as *mut *const u8;
+    let slots = (&raw mut ENV_WITH_GUARD) as *mut *const u8;
     // env.count ≤ MAX_ENV entries plus the guard and the NULL fit; envp has
     // env.count entries.
     let put = |i: usize, entry: *const u8| {
@@ -381,7 +409,7 @@ fn spawn(mut plan: SpawnPlan) {
         }
         let _ = sys::set_mask(plan.caller_mask);
     };
-    let stack = core::ptr::addr_of_mut!(CHILD_STACK) as *mut u8;
+    let stack = (&raw mut CHILD_STACK) as *mut u8;
     let top = stack.wrapping_add(16 * 1024);
     let pid = sys::clone_vfork(top, &mut plan as *mut SpawnPlan, spawned_child);
     // SAFETY: the child has exec'd or exited (CLONE_VFORK); nothing else
@@ -574,7 +602,27 @@ unsafe fn c_array<'a>(mut p: *const *const u8) -> impl Iterator<Item = &'a [u8]>
 
 /// Storage for a `Buf`, left uninitialised (no memset).
 type Storage = [MaybeUninit<u8>; PATH_BUF];
+#[cfg(test)]
 const STORAGE: Storage = [const { MaybeUninit::uninit() }; PATH_BUF];
+
+// The early path's buffers are statics, not stack: its stack frame would
+// otherwise be ~20 KiB, and under a small `ulimit -s` the stack probes would
+// fault where the normal path runs fine. Only the one thread that exists
+// before the C runtime starts ever touches them.
+static mut MARKER_PATH: Storage = [const { MaybeUninit::uninit() }; PATH_BUF];
+static mut REAL_CF_PATH: Storage = [const { MaybeUninit::uninit() }; PATH_BUF];
+static mut GUARD_ENTRY: Storage = [const { MaybeUninit::uninit() }; PATH_BUF];
+static mut ENV_WITH_GUARD: [MaybeUninit<*const u8>; MAX_ENV + 2] =
+    [const { MaybeUninit::uninit() }; MAX_ENV + 2];
+
+/// One of those statics as a buffer.
+///
+/// # Safety
+/// Only before the C runtime starts (one thread), and each static once.
+unsafe fn buf_in(storage: *mut Storage) -> Buf<'static> {
+    // SAFETY: the caller's contract: nothing else refers to it.
+    Buf::new(unsafe { &mut *storage })
+}
 
 /// A NUL-terminated path or entry being built in stack storage it borrows
 /// (so that it is never moved: a move of 4 KiB could be a memcpy call).

@@ -34,6 +34,15 @@ pub fn keep_in_step(
     Ok(())
 }
 
+/// Puts back a missing marker while the stored choice is "on" (deleted by
+/// hand, say): without it the early path and function mode would not record.
+pub fn repair(config_file: &Path) {
+    let marker = path_for(config_file);
+    if std::fs::symlink_metadata(&marker).is_err() {
+        let _ = create(&marker);
+    }
+}
+
 fn create(marker: &Path) -> std::io::Result<()> {
     fsutil::ensure_private_dir(marker.parent().unwrap_or(Path::new(".")))?;
     fsutil::private_options()

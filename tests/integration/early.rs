@@ -310,3 +310,62 @@ fn the_guard_names_this_wrapper_and_the_cf_it_chose() {
         assert!(call.environ.last().unwrap().starts_with(GUARD), "{mode}");
     });
 }
+
+#[test]
+fn help_calls_are_execd_even_with_telemetry_on() {
+    // cf answers them with help and they are never recorded: the early path
+    // leaves them to the normal path, which execs cf (same PID, and a core
+    // dump keeps its flag) instead of starting it as a child.
+    for late in [false, true] {
+        let mut sb = Sandbox::new();
+        if late {
+            sb.extra_env.push(("CFDEV_SHIM_EARLY", "0"));
+        }
+        sb.telemetry_on();
+        for args in [&["push", "--help"][..], &["help", "push"], &[]] {
+            let mut child = sb.cf().args(args).spawn().unwrap();
+            let pid = child.id();
+            assert!(child.wait().unwrap().success());
+            let calls = sb.calls();
+            assert_eq!(calls.len(), 1, "{args:?}");
+            assert_eq!(calls[0].pid, pid, "late={late} {args:?}: cf was not exec'd");
+            sb.clear_calls();
+        }
+        assert!(sb.events().is_empty());
+    }
+}
+
+#[test]
+fn a_small_stack_limit_does_not_break_the_early_path() {
+    // Its buffers are statics: under `ulimit -s 20` (KiB, where ~20 KiB of stack frames faulted) cf still runs.
+    for on in [false, true] {
+        let sb = Sandbox::new();
+        if on {
+            sb.telemetry_on();
+        }
+        let mut cmd = sb.command("/bin/sh");
+        cmd.arg("-c")
+            .arg("ulimit -s 20 && exec \"$0\" push")
+            .arg(sb.path("bin/cf"));
+        run_ok(&mut cmd);
+        assert_eq!(sb.calls().len(), 1, "on={on}");
+        assert_eq!(sb.events().len(), usize::from(on), "on={on}");
+    }
+}
+
+#[test]
+fn a_marker_deleted_by_hand_comes_back_on_the_next_normal_path_call() {
+    let sb = Sandbox::new();
+    sb.telemetry_on();
+    let marker = sb.state().join("telemetry-on");
+    std::fs::remove_file(&marker).unwrap();
+    // The fast switch says "not on": cf runs, unrecorded (as in function mode).
+    run_ok(sb.cf().arg("push"));
+    assert!(sb.events().is_empty());
+    // Any call the normal path decides (here `cf -v …`) reads the stored
+    // "on", records, and puts the marker back.
+    run_ok(sb.cf().args(["-v", "push"]));
+    assert!(marker.exists());
+    run_ok(sb.cf().arg("push"));
+    assert_eq!(sb.event_names(), ["App Created", "App Created"]);
+}
