@@ -5,22 +5,29 @@
 //! relocations) costs ~0.28 ms on this project's machines, far more than all
 //! the wrapper's own work, and the exec path needs none of it. So the binary's
 //! ELF entry point is `cfdev_shim_entry` (set by build.rs), which runs
-//! [`early_exec`] on the kernel's initial stack and then jumps to the C
+//! `early_exec` on the kernel's initial stack and then jumps to the C
 //! runtime's `_start` as if nothing had happened.
 //!
 //! `early_exec` starts the real cf itself when the call needs nothing else
 //! first, decided by the rule function mode already uses (`shims/function.*`):
-//! argv[0] is `cf`, the first argument is not `dev` or `-v`, and no recursion
+//! `argv[0]` is `cf`, the first argument is not `dev` or `-v`, and no recursion
 //! guard was inherited. Then
 //! - telemetry is not on (`DO_NOT_TRACK` or `CFDEV_SHIM_TELEMETRY=off`, or no
 //!   `telemetry-on` marker beside the config: `marker.rs` keeps it in step
 //!   with the stored choice): cf replaces this process (exec);
-//! - the marker is there: cf starts as our child (clone, exactly as
+//! - the marker is there (and no argument asks for help or the version:
+//!   those are never recorded, and the normal path execs them): cf starts
+//!   as our child (clone, exactly as
 //!   `forward::spawn_and_wait` starts it) with every signal left blocked
 //!   here, and the C runtime's start-up and the normal path run while cf
 //!   already does. The normal path (`app::adopt`) decides as always whether
-//!   to record (consent, paused, help calls…), installs the signal relay,
+//!   to record (consent, paused…), installs the signal relay,
 //!   puts the caller's mask back and waits for that cf (`started_child`).
+//!   When it then does not record after all (a stale marker, a consent
+//!   paused by a new data version), cf has run as a child rather than
+//!   exec'd: its PID differs from the wrapper's and a core dump loses its
+//!   flag in the caller's wait status (as on the spawn path) — the one
+//!   difference, accepted for those rare calls.
 //!
 //! The real cf is found as `resolve` finds it and gets the same guard entry.
 //! At the least doubt (anything unusual in the environment, a file of our
