@@ -303,11 +303,10 @@ fn wait_with_relay(
     wait_ready: &WaitReady,
 ) -> Result<ChildExit, ErrorKind> {
     signals::set_child(pid);
-    // A relay that cannot be installed (never seen) is taken down again:
-    // cf still runs and is waited for, signals to us then act on us alone.
-    if let Err(installed) = signals::install(wait_ready) {
-        let _ = installed.restore();
-    }
+    // A relay that cannot be installed (never seen) is taken down again by
+    // `install`: cf still runs and is waited for, signals to us then act on
+    // us alone.
+    let _ = signals::install(wait_ready);
     // Signals that arrived meanwhile are pending; unblocking relays them.
     let waited = caller_mask
         .set()

@@ -74,21 +74,25 @@ pub struct WaitReady {
     sigchld_was_ignored: bool,
 }
 
-/// The relay handlers installed, on signals whose caller disposition was the
-/// default.
-pub struct Installed {
-    pub relayed: Vec<libc::c_int>,
-}
-
 /// Sets `sig` to SIG_DFL or SIG_IGN. Async-signal-safe.
 pub fn set_plain(sig: libc::c_int, handler: libc::sighandler_t) -> std::io::Result<()> {
+    swap_plain(sig, handler).map(drop)
+}
+
+/// `set_plain`, returning the disposition it replaced.
+fn swap_plain(
+    sig: libc::c_int,
+    handler: libc::sighandler_t,
+) -> std::io::Result<libc::sighandler_t> {
     // SAFETY: zeroed is a valid sigaction bit pattern (empty mask, no flags).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler;
-    // SAFETY: installs a plain disposition; no pointer outlives the call.
-    let rc = unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: installs a plain disposition; `old` outlives the call.
+    let rc = unsafe { libc::sigaction(sig, &action, &mut old) };
     if rc == 0 {
-        Ok(())
+        Ok(old.sa_sigaction)
     } else {
         Err(std::io::Error::last_os_error())
     }
@@ -192,17 +196,10 @@ fn relayable() -> impl Iterator<Item = libc::c_int> {
 /// Sets SIGCHLD to the default if the caller ignored it (one call that also
 /// returns the old disposition, and one more only then).
 pub fn prepare_to_wait() -> std::io::Result<WaitReady> {
-    // SAFETY: zeroed is a valid sigaction bit pattern (SIG_DFL, empty mask).
-    let default: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: installs the default action; `old` outlives the call.
-    if unsafe { libc::sigaction(libc::SIGCHLD, &default, &mut old) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let old = swap_plain(libc::SIGCHLD, libc::SIG_DFL)?;
     // Anything but "ignore" was the default (exec resets handlers).
     Ok(WaitReady {
-        sigchld_was_ignored: old.sa_sigaction == libc::SIG_IGN,
+        sigchld_was_ignored: old == libc::SIG_IGN,
     })
 }
 
@@ -227,42 +224,31 @@ impl WaitReady {
 
 /// Installs the relay (see the module documentation) on every relayable
 /// signal the caller did not ignore. Call with every signal blocked, after
-/// `set_child`. On error returns what was installed, for `restore`.
-pub fn install(wait_ready: &WaitReady) -> Result<Installed, Installed> {
-    let mut installed = Installed {
-        relayed: Vec::new(),
-    };
-    for sig in relayable() {
-        if sig == libc::SIGCHLD && wait_ready.sigchld_was_ignored {
-            continue;
-        }
-        match set_relay(sig) {
-            Ok(old) if old != libc::SIG_IGN => installed.relayed.push(sig),
-            // Ignored by the caller: stays ignored (anything that arrived
-            // meanwhile was blocked, and is discarded as it would be).
-            Ok(_) => {
-                if set_plain(sig, libc::SIG_IGN).is_err() {
-                    return Err(installed);
-                }
+/// `set_child`. On error the relays already installed are taken down again
+/// (back to the default, the caller's disposition for them).
+pub fn install(wait_ready: &WaitReady) -> std::io::Result<()> {
+    let mut relayed = Vec::new();
+    let result = (|| {
+        for sig in relayable() {
+            if sig == libc::SIGCHLD && wait_ready.sigchld_was_ignored {
+                continue;
             }
-            Err(_) => return Err(installed),
-        }
-    }
-    Ok(installed)
-}
-
-impl Installed {
-    /// Puts the relayed signals back to the default (the caller's
-    /// disposition for them).
-    pub fn restore(&self) -> std::io::Result<()> {
-        let mut result = Ok(());
-        for &sig in &self.relayed {
-            if let Err(e) = set_plain(sig, libc::SIG_DFL) {
-                result = result.and(Err(e));
+            if set_relay(sig)? != libc::SIG_IGN {
+                relayed.push(sig);
+            } else {
+                // Ignored by the caller: stays ignored (anything that arrived
+                // meanwhile was blocked, and is discarded as it would be).
+                set_plain(sig, libc::SIG_IGN)?;
             }
         }
-        result
+        Ok(())
+    })();
+    if result.is_err() {
+        for &sig in &relayed {
+            let _ = set_plain(sig, libc::SIG_DFL);
+        }
     }
+    result
 }
 
 /// From now on relayed signals go to `pid` (0: nowhere).
